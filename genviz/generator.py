@@ -1,0 +1,208 @@
+"""The paper's generator (the DAE decoder) and the DAE encoder: one definition.
+
+Decoder (METHOD.md, paper Table 2): code (C x h x w, 128 x 5 x 5 = 3200) ->
+six stages of [upsample x2 -> conv -> BN -> conv -> BN] with ReLU after the
+convs -> conv to 3 channels -> BN.  ``layout="paper"`` reproduces the authors'
+mix of valid and same padding so that 5 -> 224 exactly:
+5->10->9 | 18->16 | 32->30 | 60->58 | 116->113 | 226->224.
+``layout="same"`` keeps every conv size-preserving (output = h * 2**stages),
+which is what tiny test networks and reduced DAE configurations use.
+
+``groups=B`` builds B independent decoders in one network (grouped convs): the
+untrained-generator mode optimizes a separate generator per target without a
+Python loop over targets.
+
+The decoder outputs an image in *ImageNet-standardized* space
+((x - mean) / std, RGB); :func:`to_pixels` maps it to [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PAPER_CHANNELS = (512, 256, 256, 128, 128, 64)
+PAPER_PARAMETERS = 5_240_841  # paper Table 1, including the 3,200 alpha weights
+
+# (kernel, padding) of the two convs of each stage in the authors' decoder.
+_PAPER_CONVS = [
+    ((2, 0), (2, "same")),
+    ((3, 0), (3, 1)),
+    ((3, 0), (3, 1)),
+    ((3, 0), (3, 1)),
+    ((4, 0), (3, 1)),
+    ((3, 0), (3, 1)),
+]
+
+
+class Norm2d(nn.BatchNorm2d):
+    """BatchNorm whose statistics source is explicit.
+
+    ``stats="module"``: ordinary BatchNorm (batch statistics in train mode,
+    running statistics in eval mode).  ``stats="instance"``: statistics of each
+    sample alone, which is what the authors' Keras code computed (training mode,
+    batch of one) and keeps batched targets independent of each other.
+    """
+
+    stats: str = "module"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stats == "instance":
+            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return super().forward(x)
+
+
+class Decoder(nn.Module):
+    def __init__(
+        self,
+        code_channels: int = 128,
+        code_size: int = 5,
+        channels: Sequence[int] = PAPER_CHANNELS,
+        layout: str = "paper",
+        groups: int = 1,
+    ):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if layout not in ("paper", "same"):
+            raise ValueError(f"generator layout must be 'paper' or 'same', got {layout!r}")
+        if layout == "paper" and (len(channels) != 6 or code_size != 5):
+            raise ValueError(
+                "layout='paper' needs 6 stages and code_size=5 (5 -> 224 px); "
+                "use layout='same' for other shapes"
+            )
+        self.code_channels, self.code_size = code_channels, code_size
+        self.channels, self.layout, self.groups = channels, layout, groups
+        g = groups
+        layers: list[nn.Module] = []
+        cin = code_channels
+        for s, cout in enumerate(channels):
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            convs = _PAPER_CONVS[s] if layout == "paper" else ((3, 1), (3, 1))
+            for k, pad in convs:
+                layers += [
+                    nn.Conv2d(cin * g, cout * g, k, padding=pad, groups=g),
+                    nn.ReLU(),
+                    Norm2d(cout * g),
+                ]
+                cin = cout
+        layers += [nn.Conv2d(cin * g, 3 * g, 3, padding=1, groups=g), Norm2d(3 * g)]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def code_dim(self) -> int:
+        return self.code_channels * self.code_size**2
+
+    @property
+    def output_bn(self) -> Norm2d:
+        """The BatchNorm that produces the 3 image channels (the paper's gamma)."""
+        return self.net[-1]
+
+    def output_size(self) -> int:
+        with torch.no_grad():
+            x = torch.zeros(1, self.code_dim * self.groups)
+            was = self.training
+            self.eval()
+            out = self(x).shape[-1]
+            self.train(was)
+        return out
+
+    def set_norm_stats(self, stats: str) -> None:
+        if stats not in ("module", "instance"):
+            raise ValueError(f"norm stats must be 'module' or 'instance', got {stats!r}")
+        for m in self.modules():
+            if isinstance(m, Norm2d):
+                m.stats = stats
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """code: [B, groups * code_dim] -> image [B * groups, 3, H, W] (standardized)."""
+        b = code.shape[0]
+        x = code.reshape(b, self.groups * self.code_channels, self.code_size, self.code_size)
+        x = self.net(x)
+        return x.reshape(b * self.groups, 3, x.shape[-2], x.shape[-1])
+
+
+class Encoder(nn.Module):
+    """DAE encoder (paper section 4.2): five [conv3x3-BN-ReLU x2, maxpool] blocks,
+    dense 2048, dense code_dim (linear)."""
+
+    def __init__(
+        self,
+        image_size: int = 224,
+        channels: Sequence[int] = (32, 64, 128, 256, 512),
+        hidden: int = 2048,
+        code_dim: int = 3200,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for c in channels:
+            for _ in range(2):
+                layers += [nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU()]
+                cin = c
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        side = image_size // 2 ** len(channels)
+        if side < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(cin * side * side, hidden), nn.ReLU(), nn.Linear(hidden, code_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _stats(device=None, dtype=None):
+    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1)
+    return mean, std
+
+
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Standardized image -> RGB in [0, 1] (not clamped)."""
+    mean, std = _stats(x.device, x.dtype)
+    return x * std + mean
+
+
+def from_pixels(x: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> standardized image (the DAE's training target)."""
+    mean, std = _stats(x.device, x.dtype)
+    return (x - mean) / std
+
+
+def count_parameters(module: nn.Module, with_bn_buffers: bool = True) -> int:
+    """Parameters as Keras counts them (BN moving mean/var included)."""
+    n = sum(p.numel() for p in module.parameters())
+    if with_bn_buffers:
+        n += sum(m.running_mean.numel() * 2 for m in module.modules() if isinstance(m, nn.BatchNorm2d))
+    return n
+
+
+def decoder_from_checkpoint(path: str, map_location="cpu") -> Decoder:
+    """Load the decoder of a ``train_dae.py`` Lightning checkpoint.
+
+    Format (shared with ``genviz.dae``): ``ckpt["hyper_parameters"]["decoder"]``
+    holds the Decoder kwargs, and the state dict keys ``decoder.*`` its weights.
+    """
+    import os
+
+    if not path or not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"generator checkpoint not found: {path!r}. Train one with `python train_dae.py` "
+            "(its run directory has checkpoints/last.ckpt) and pass generator.checkpoint=PATH, "
+            "or use generator=untrained."
+        )
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        kwargs = dict(ckpt["hyper_parameters"]["decoder"])
+        state = {k[len("decoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("decoder.")}
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a genviz DAE checkpoint (missing {e})") from None
+    dec = Decoder(**kwargs)
+    dec.load_state_dict(state)
+    return dec.eval()
