@@ -18,7 +18,7 @@ The decoder outputs an image in *ImageNet-standardized* space
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -200,7 +200,7 @@ def decoder_from_checkpoint(path: str, map_location="cpu") -> Decoder:
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     try:
         kwargs = dict(ckpt["hyper_parameters"]["decoder"])
-        state = {k[len("decoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("decoder.")}
+        state = {k[len("decoder.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("decoder.")}
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a genviz DAE checkpoint (missing {e})") from None
     dec = Decoder(**kwargs)

@@ -1,0 +1,225 @@
+"""Images for the denoising autoencoder: a LightningDataModule over image folders.
+
+Three layouts (``layout=``):
+
+- ``imagenet``: ``root/train/<wnid>/*.JPEG`` (or ``root`` = the train folder itself),
+  restricted to a range or list of ImageNet-1k class indices (dogs: 151-268).
+- ``imagefolder``: ``root/<class>/*`` (Imagewoof, Imagenette, Stanford Dogs ``Images/``);
+  ``subdir`` picks e.g. ``train`` below root.
+- ``folder``: every image below ``root`` (recursively), e.g. the shared 1000 photos.
+
+Labels are not needed by the DAE; items are [0, 1] RGB tensors.  Unreadable files
+are found at setup (``check="decode"`` decodes each file at reduced JPEG scale,
+``"header"`` only opens it), skipped, counted and reported once; a file that
+still fails later is replaced by another one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from pytorch_lightning.utilities import rank_zero_warn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+README_HINT = "see data/README.md for where to get the datasets and how to point data.root at them"
+
+
+class DataRootError(FileNotFoundError):
+    """The data root is missing, or holds no usable image."""
+
+
+def _is_image(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+def imagenet_wnids(classes: Sequence[int] | str) -> list[str]:
+    """WordNet ids of ImageNet-1k classes, offline (timm's class table).
+
+    ``classes``: a list of indices or a ``"first-last"`` inclusive range string.
+    """
+    from timm.data import ImageNetInfo
+
+    if isinstance(classes, str):
+        lo, hi = (int(x) for x in classes.split("-"))
+        classes = range(lo, hi + 1)
+    info = ImageNetInfo()
+    return [info.index_to_label_name(int(i)) for i in classes]
+
+
+def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, subdir=None) -> list[Path]:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataRootError(f"data root {str(root)!r} does not exist or is not a directory; {README_HINT}")
+    if subdir:
+        root = root / subdir
+        if not root.is_dir():
+            raise DataRootError(f"data folder {str(root)!r} does not exist; {README_HINT}")
+    if layout == "folder":
+        files = [p for p in root.rglob("*") if p.is_file() and _is_image(p)]
+    elif layout in ("imagefolder", "imagenet"):
+        if layout == "imagenet" and (root / "train").is_dir():
+            root = root / "train"
+        dirs = sorted(d for d in root.iterdir() if d.is_dir())
+        if layout == "imagenet" and classes is not None:
+            wanted = set(imagenet_wnids(classes))
+            dirs = [d for d in dirs if d.name in wanted]
+        elif classes is not None:
+            wanted = {str(c) for c in classes}
+            dirs = [d for d in dirs if d.name in wanted]
+        files = [p for d in dirs for p in d.rglob("*") if p.is_file() and _is_image(p)]
+    else:
+        raise ValueError(f"data layout must be 'folder', 'imagefolder' or 'imagenet', got {layout!r}")
+    if not files:
+        what = "class folders with images" if layout != "folder" else "images"
+        raise DataRootError(f"no {what} found under {str(root)!r} (layout={layout!r}); {README_HINT}")
+    return sorted(files)
+
+
+def _open_rgb(path: Path, draft: int | None = None) -> Image.Image:
+    with Image.open(path) as im:
+        if draft:  # JPEG: decode at the smallest DCT scale that is still >= draft px
+            im.draft("RGB", (draft, draft))
+        return im.convert("RGB")
+
+
+def check_images(files: Sequence[Path], mode: str = "decode") -> tuple[list[Path], list[Path]]:
+    """Split files into (readable, unreadable)."""
+    if mode == "none":
+        return list(files), []
+    good, bad = [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                if mode == "decode":
+                    im.draft("RGB", (32, 32))
+                    im.load()
+            good.append(p)
+        except Exception:
+            bad.append(p)
+    return good, bad
+
+
+class ImageFiles(Dataset):
+    def __init__(self, files: Sequence[Path], transform, draft: int | None = None, cache: bool = False):
+        self.files, self.transform, self.draft = list(files), transform, draft
+        self._cache: dict[int, Image.Image] | None = {} if cache else None
+        self.failed = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, i: int) -> Image.Image:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        im = _open_rgb(self.files[i], self.draft)
+        if self._cache is not None:
+            if self.draft:  # keep it small: shorter side = the resize size
+                im = T.functional.resize(im, self.draft, antialias=True)
+            self._cache[i] = im
+        return im
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        for attempt in range(10):
+            j = i if attempt == 0 else random.randrange(len(self.files))
+            try:
+                return self.transform(self._load(j))
+            except Exception as e:  # truncated or corrupt file that passed the setup check
+                self.failed += 1
+                if self.failed == 1:
+                    warnings.warn(f"unreadable image skipped: {self.files[j]} ({e})", stacklevel=2)
+        raise RuntimeError("10 unreadable images in a row; check the dataset")
+
+
+class ImageDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        root: str,
+        layout: str = "folder",
+        classes: Sequence[int] | str | None = None,
+        subdir: str | None = None,
+        image_size: int = 224,
+        resize: int | None = None,
+        batch_size: int = 32,
+        num_workers: int = 4,
+        val_fraction: float = 0.05,
+        val_size: int | None = None,
+        seed: int = 0,
+        flip: bool = True,
+        check: str = "decode",
+        cache: bool = False,
+        max_images: int | None = None,
+    ):
+        super().__init__()
+        from hydra.utils import to_absolute_path  # works with or without a Hydra run
+
+        self.root = to_absolute_path(str(root))
+        self.layout, self.classes, self.subdir = layout, classes, subdir
+        self.image_size = int(image_size)
+        self.resize = int(resize) if resize else round(self.image_size * 256 / 224)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.val_fraction, self.val_size, self.seed = val_fraction, val_size, seed
+        self.flip, self.check, self.cache, self.max_images = flip, check, cache, max_images
+        self.unreadable: list[Path] = []
+        self.train_set = self.val_set = None
+
+    def transforms(self, train: bool):
+        t = [T.Resize(self.resize, antialias=True)]
+        if train:
+            t.append(T.RandomCrop(self.image_size))
+            if self.flip:
+                t.append(T.RandomHorizontalFlip())
+        else:
+            t.append(T.CenterCrop(self.image_size))
+        return T.Compose([*t, T.ToTensor()])
+
+    def split(self) -> tuple[list[Path], list[Path]]:
+        """Readable files, split deterministically by ``seed`` into (train, val)."""
+        files = list_images(self.root, self.layout, self.classes, self.subdir)
+        files, self.unreadable = check_images(files, self.check)
+        if self.unreadable:
+            rank_zero_warn(
+                f"{len(self.unreadable)} unreadable image file(s) under {self.root} skipped "
+                f"(first: {self.unreadable[0]})"
+            )
+        if not files:
+            raise DataRootError(f"no readable image under {self.root!r}; {README_HINT}")
+        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        files = [files[i] for i in order]
+        if self.max_images:
+            files = files[: self.max_images]
+        n_val = self.val_size if self.val_size is not None else round(len(files) * self.val_fraction)
+        n_val = min(max(n_val, 1), len(files) - 1) if len(files) > 1 else 0
+        return files[n_val:], files[:n_val] or files[:1]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train, val = self.split()
+        self.train_set = ImageFiles(train, self.transforms(True), self.resize, self.cache)
+        self.val_set = ImageFiles(val, self.transforms(False), self.resize, self.cache)
+
+    def _loader(self, ds, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=shuffle and len(ds) >= self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)

@@ -1,0 +1,150 @@
+"""The optimization loop, batched over targets, and nothing else.
+
+One step: image_fn() -> transforms -> classifier (hooks record the needed
+layers) -> BatchObjective score -> loss = sum_i(-score_i + R_i) -> backward ->
+optimizer step -> image ops (blur, clipping ... of pixel methods).  The loop
+keeps its history on the device and reads it back only every
+``check_every`` steps (progress bar, plateau and dead-start checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .classifiers import Classifier
+from .objectives import BatchObjective
+from .params import Param
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderResult:
+    images: torch.Tensor  # [B, 3, H, W] in [0, 1]
+    activation: torch.Tensor  # [B] target activation at the last step of each row
+    history: torch.Tensor  # [steps_run, B] target activation per step
+    steps: list[int]  # steps each row ran (early stopping)
+    dead: list[bool]  # rows whose target never became active
+    dead_start: list[bool]  # rows whose target was 0 at the start (revived through the pre-activation)
+    seconds: float
+    frames: list[torch.Tensor]
+
+
+class _Selector:
+    """Final image of each row: the last one, or the median of the last snapshots."""
+
+    def __init__(self, final: str, every: int, keep: int):
+        if final not in ("last", "median"):
+            raise ValueError(f"final must be 'last' or 'median', got {final!r}")
+        self.final, self.every, self.keep = final, max(1, int(every)), max(1, int(keep))
+        self.snaps: list[torch.Tensor] = []
+
+    def observe(self, step: int, img: torch.Tensor) -> None:
+        if self.final == "median" and (step + 1) % self.every == 0:
+            self.snaps = [*self.snaps[-(self.keep - 1):], img.detach().clone()] if self.keep > 1 else [
+                img.detach().clone()]
+
+    def select(self, img: torch.Tensor) -> torch.Tensor:
+        if self.final == "median" and self.snaps:
+            return torch.stack(self.snaps).median(0).values
+        return img.detach().clone()
+
+
+def render(
+    param: Param,
+    objective: BatchObjective,
+    classifier: Classifier,
+    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    steps: int = 500,
+    transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    image_ops: Sequence[Callable[[int, Param], None]] = (),
+    clamp: bool = True,
+    final: str = "last",
+    snapshot_every: int = 50,
+    median_of: int = 10,
+    patience: int = 0,
+    min_delta: float = 1e-3,
+    check_every: int = 10,
+    frames_every: int = 0,
+    progress: bool = True,
+    desc: str = "",
+) -> RenderResult:
+    """Maximize ``objective`` row by row; returns the selected images in [0, 1]."""
+    from tqdm.auto import tqdm
+
+    B = len(objective)
+    opt = optimizer(param.params)
+    sel = _Selector(final, snapshot_every, median_of)
+    device = param.params[0].device
+    hist = torch.zeros(steps, B, device=device)
+    done = torch.zeros(B, dtype=torch.bool)
+    finals: list[torch.Tensor | None] = [None] * B
+    steps_run = [steps] * B
+    best = torch.full((B,), -float("inf"))
+    best_step = torch.zeros(B, dtype=torch.long)
+    dead_start: list[bool] = [False] * B
+    frames: list[torch.Tensor] = []
+    for m in param.modules:
+        m.eval()
+    t0 = time.perf_counter()
+    bar = tqdm(total=steps, desc=desc or "render", disable=not progress, leave=False, dynamic_ncols=True)
+    img = None
+    with classifier.recording(objective.layers) as store:
+        step = -1
+        for step in range(steps):
+            img = param.image_fn()
+            x = img.clamp(0, 1) if clamp else img
+            for t in transforms:
+                x = t(x)
+            classifier.run(classifier.fit_input(x), store)
+            total, target = objective.score(store)
+            loss = -total.sum()
+            if param.penalty is not None:
+                loss = loss + param.penalty().sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for op in image_ops:
+                op(step, param)
+            hist[step] = target.detach()
+            sel.observe(step, img)
+            if frames_every and step % frames_every == 0:
+                frames.append(img.detach().clamp(0, 1).cpu())
+            if step == 0:
+                dead_start = (hist[0] <= 0).tolist()
+                if any(dead_start):
+                    log.warning("%d target(s) start with zero activation: optimizing their pre-activation "
+                                "until they become active", sum(dead_start))
+            if (step + 1) % check_every == 0 or step == steps - 1:
+                window = hist[max(0, step + 1 - check_every): step + 1].cpu()
+                now = window[-1]
+                bar.update(len(window))
+                bar.set_postfix(act=f"{now.mean():.3g}", best=f"{best.max():.3g}")
+                if patience:
+                    improved = window.max(0).values > best + min_delta * best.abs().clamp_min(1.0)
+                    best = torch.maximum(best, window.max(0).values)
+                    best_step[improved] = step
+                    stop = (~done) & (step - best_step >= patience) & (now > 0)
+                    for i in stop.nonzero().flatten().tolist():
+                        finals[i] = sel.select(img)[i].clamp(0, 1)
+                        steps_run[i] = step + 1
+                        done[i] = True
+                    if bool(done.all()):
+                        break
+    bar.close()
+    last = sel.select(img).clamp(0, 1)
+    images = torch.stack([finals[i] if finals[i] is not None else last[i] for i in range(B)])
+    n = step + 1
+    history = hist[:n].cpu()
+    act = torch.stack([history[s - 1, i] for i, s in enumerate(steps_run)]) if n else torch.zeros(B)
+    dead = (act <= 0).tolist()
+    if any(dead):
+        log.warning("%d target(s) never became active (activation 0): their images are not results; "
+                    "try another seed, more steps or another initialization", sum(dead))
+    return RenderResult(images.detach(), act, history, [min(s, n) for s in steps_run], dead, dead_start,
+                        time.perf_counter() - t0, frames)

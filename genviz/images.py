@@ -1,0 +1,61 @@
+"""Image files: PNGs, labelled grids, frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+
+def to_pil(img: torch.Tensor) -> Image.Image:
+    """[3, H, W] in [0, 1] -> PIL image."""
+    arr = (img.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_pil(img).save(path)
+    return path
+
+
+def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
+    """An RGB file -> [3, H, W] in [0, 1] (resized so the short side is ``size`` and centre-cropped)."""
+    im = Image.open(path).convert("RGB")
+    if size:
+        w, h = im.size
+        s = size / min(w, h)
+        im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
+        w, h = im.size
+        left, top = (w - size) // 2, (h - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+    return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
+
+
+def grid(images: list[torch.Tensor] | torch.Tensor, labels: list[str] | None = None, ncol: int | None = None,
+         cell: int | None = None, pad: int = 4) -> Image.Image:
+    """A labelled contact sheet."""
+    images = list(images)
+    if not images:
+        raise ValueError("no images for the grid")
+    n = len(images)
+    ncol = ncol or min(n, 8)
+    nrow = (n + ncol - 1) // ncol
+    cell = cell or images[0].shape[-1]
+    text_h = 14 if labels else 0
+    sheet = Image.new("RGB", (ncol * (cell + pad) + pad, nrow * (cell + pad + text_h) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for k, img in enumerate(images):
+        r, c = divmod(k, ncol)
+        x, y = pad + c * (cell + pad), pad + r * (cell + pad + text_h)
+        sheet.paste(to_pil(img).resize((cell, cell), Image.BICUBIC), (x, y))
+        if labels:
+            label = labels[k]
+            while draw.textlength(label, font=font) > cell and len(label) > 4:
+                label = label[:-2]
+            draw.text((x, y + cell + 1), label, fill="black", font=font)
+    return sheet

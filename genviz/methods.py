@@ -1,0 +1,56 @@
+"""Method registry: a method turns the run config into what the engine needs.
+
+``@register_method("name")`` builds a :class:`Setup` (parameterization,
+optimizer, render options) for a batch of ``n`` targets; ``method=name`` in the
+config selects it.  Pixel-space baselines register themselves the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .classifiers import Classifier
+from .params import Param, generator_prior
+
+METHODS: dict[str, Callable[..., Setup]] = {}
+
+
+@dataclass
+class Setup:
+    param: Param
+    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
+    render: dict = field(default_factory=dict)  # keyword arguments of engine.render
+
+
+def register_method(name: str):
+    def deco(fn):
+        METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def build_setup(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
+    name = cfg.method.name
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    return METHODS[name](cfg, clf, n, device)
+
+
+def render_options(node: DictConfig) -> dict:
+    keys = ("steps", "clamp", "final", "snapshot_every", "median_of", "patience", "min_delta", "check_every")
+    return {k: node[k] for k in keys if k in node and node[k] is not None}
+
+
+@register_method("generator_prior")
+def _generator_prior(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
+    """Despraz et al. 2017: the generator config (``generator=untrained|dae``) says everything."""
+    g = cfg.generator
+    kw = OmegaConf.to_container(g.param, resolve=True)
+    param = generator_prior(n, seed=cfg.seed, device=device, **kw)
+    return Setup(param, instantiate(g.optimizer), render_options(g))
