@@ -507,7 +507,9 @@ def evaluate_run(
         if ref is None:
             ref = load_reference(reference_dir, clf.classes, reference_classes)
         refs = reference_embeddings(clf, ref, batch_size, cache_dir, use_cache)
-        scored = score(clf, images, [r.get("classes", []) for r in results], refs, batch_size, nearest=nearest)
+        scored = score(
+            clf, images, [r.get("classes", []) for r in results], refs, batch_size, nearest=nearest
+        )
         for r, s in zip(results, scored):
             rows.append(
                 {
@@ -518,7 +520,9 @@ def evaluate_run(
                     **s,
                 }
             )
-        summaries.append({"evaluator": clf.name, **summarize(scored), "skipped_references": len(refs.skipped)})
+        summaries.append(
+            {"evaluator": clf.name, **summarize(scored), "skipped_references": len(refs.skipped)}
+        )
     write_reports(run_dir, rows, summaries, config, reference=ref)
     return rows, summaries
 
