@@ -1,0 +1,256 @@
+"""Audit classes the way the paper's §5.1 does: what does the classifier take each class to be?
+
+For every class: the images of the untrained generator and (given a DAE checkpoint) of
+the pretrained generator, beside real examples of the class; for each generated image
+the other classes it activates most and its nearest real images by the classifier's
+penultimate embedding. A crib image that the classifier also reads as "cradle", and
+whose nearest real images are cradles, shows that the two classes share what the
+classifier has learned (the paper's crib/cradle, miniskirt, muzzle, harmonica cases).
+
+Output in ``out_dir``: ``audit.html`` (self-contained, images inlined as base64 PNG),
+``audit.png`` (one row per class) and ``audit.json`` (the numbers).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import html
+import io
+import json
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .atlas import with_steps
+from .classifiers import Classifier
+from .evaluation import embed_batched, load_image, load_reference, reference_embeddings
+from .images import grid, to_pil
+
+log = logging.getLogger(__name__)
+
+
+def _b64(img: torch.Tensor, size: int) -> str:
+    buf = io.BytesIO()
+    to_pil(img).resize((size, size)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def generator_configs(cfg: DictConfig) -> tuple[dict[str, DictConfig], str | None]:
+    """{"untrained": cfg, "pretrained": cfg with generator=dae} (the latter only with a
+    checkpoint); and a note saying why a generator is missing."""
+    out = {"untrained": with_steps(cfg, cfg.get("steps"))}
+    ckpt = cfg.get("checkpoint")
+    if not ckpt:
+        return out, (
+            "No DAE checkpoint given (checkpoint=path/to/last.ckpt, from train_dae.py): "
+            "the pretrained generator is not shown."
+        )
+    if not Path(str(ckpt)).exists():
+        raise FileNotFoundError(f"DAE checkpoint {ckpt} not found (checkpoint=...)")
+    pre = copy.deepcopy(cfg)
+    with open_dict(pre):
+        pre.generator = pre.pretrained
+        pre.generator.param.checkpoint = str(ckpt)
+    out["pretrained"] = with_steps(pre, cfg.get("steps"))
+    return out, None
+
+
+def analyse(
+    clf: Classifier, images: torch.Tensor, classes: list[int], refs, top_other: int, nearest: int
+) -> list[dict]:
+    """For each image: its target prob/rank, the other classes it activates most, and
+    its nearest reference images (cosine similarity of penultimate embeddings)."""
+    logits, emb = embed_batched(clf, images)
+    probs = logits.softmax(-1)
+    order = probs.argsort(dim=1, descending=True)
+    sims = torch.nn.functional.normalize(emb, dim=1) @ refs.embeddings.T
+    near = sims.topk(min(nearest, sims.shape[1]), dim=1)
+    out = []
+    for i, c in enumerate(classes):
+        others = [int(j) for j in order[i] if int(j) != c][:top_other]
+        out.append(
+            {
+                "class": c,
+                "prob": float(probs[i, c]),
+                "rank": int((order[i] == c).nonzero()[0, 0]) + 1,
+                "others": [
+                    {"class": j, "name": clf.classes.name(j), "prob": float(probs[i, j])} for j in others
+                ],
+                "nearest": [
+                    {
+                        "file": str(refs.files[int(j)]),
+                        "class": int(refs.classes[int(j)]),
+                        "name": clf.classes.name(int(refs.classes[int(j)])),
+                        "similarity": float(s),
+                    }
+                    for s, j in zip(near.values[i], near.indices[i])
+                ],
+            }
+        )
+    return out
+
+
+def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn=None) -> dict:
+    from hydra.utils import instantiate
+
+    if generate_fn is None:
+        from .app import generate as generate_fn
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clf = classifier if classifier is not None else instantiate(cfg.classifier)
+    classes = [clf.classes.resolve(c) for c in cfg.classes]
+    ref_classes = OmegaConf.to_object(cfg.reference_classes) if cfg.get("reference_classes") else None
+    ref = load_reference(cfg.reference_dir, clf.classes, ref_classes)
+    refs = reference_embeddings(clf, ref, cache_dir=cfg.get("cache_dir"))
+    data = load_reference(cfg.data_dir or cfg.reference_dir, clf.classes, classes)
+    size = int(cfg.thumb)
+
+    gens, note = generator_configs(cfg)
+    per_gen: dict[str, list[dict]] = {}
+    for name, gcfg in gens.items():
+        with open_dict(gcfg):
+            gcfg.target = [f"class:{c}" for c in classes]
+        results = generate_fn(gcfg, classifier=clf)
+        images = torch.stack([r["tensor"] for r in results])
+        scores = analyse(clf, images, classes, refs, int(cfg.top_other), int(cfg.nearest))
+        for r, s in zip(results, scores):
+            s.update(
+                tensor=r["tensor"],
+                activation=r["activation"],
+                status=r["status"],
+                steps=r["steps"],
+                seconds=r["seconds"],
+            )
+        per_gen[name] = scores
+
+    report = []
+    for k, c in enumerate(classes):
+        real = data.of_class(c)[: int(cfg.real_examples)]
+        report.append(
+            {
+                "class": c,
+                "name": clf.classes.name(c),
+                "real": [str(p) for p in real],
+                "generated": {g: per_gen[g][k] for g in per_gen},
+            }
+        )
+
+    html_path = out / "audit.html"
+    html_path.write_text(render_html(cfg, clf, report, note, size))
+    fig_path = out / "audit.png"
+    render_figure(report, list(per_gen), size, min(3, int(cfg.nearest))).save(fig_path)
+    slim = [
+        {
+            **r,
+            "generated": {
+                g: {k: v for k, v in s.items() if k != "tensor"} for g, s in r["generated"].items()
+            },
+        }
+        for r in report
+    ]
+    json_path = out / "audit.json"
+    json_path.write_text(json.dumps({"note": note, "classes": slim}, indent=1))
+    log.info("audit: %s, %s, %s", html_path, fig_path, json_path)
+    return {"html": html_path, "figure": fig_path, "json": json_path, "report": report, "note": note}
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+section{border-top:2px solid #ccc;margin-top:2em;padding-top:.5em}
+.row{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
+figure{margin:0;text-align:center;font-size:12px;max-width:%(size)dpx}
+figure img{display:block;width:%(size)dpx;height:%(size)dpx;object-fit:cover}
+figure.same img{outline:3px solid #2a2}
+table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;border-bottom:1px solid #eee}
+.note{background:#fff4d6;padding:.5em 1em}.dead{color:#b00}
+"""
+
+
+def _figure(src: str, caption: str, cls: str = "") -> str:
+    cap = html.escape(caption)
+    return f'<figure class="{cls}"><img src="{src}" alt=""><figcaption>{cap}</figcaption></figure>'
+
+
+def render_html(cfg: DictConfig, clf: Classifier, report: list[dict], note: str | None, size: int) -> str:
+    gen = cfg.generator
+    steps = {g: s["steps"] for r in report[:1] for g, s in r["generated"].items()}
+    ref_dir = cfg.reference_dir or "the shared folder"
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>genviz audit</title>",
+        f"<style>{CSS % {'size': size}}</style></head><body>",
+        f"<h1>Class audit: {html.escape(', '.join(r['name'] for r in report))}</h1>",
+        f"<p>Classifier <b>{html.escape(clf.name)}</b>; method {html.escape(str(cfg.method.name))}, "
+        f"untrained generator {html.escape(str(gen.param.get('mode', '')))}; steps {steps}; "
+        f"seed {cfg.seed}. Nearest real images: cosine similarity of the classifier's penultimate "
+        f"embedding among the reference images in {html.escape(str(ref_dir))}; "
+        f"green outline = same class as the target.</p>",
+    ]
+    if note:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    for r in report:
+        c = r["class"]
+        parts.append(f'<section class="audit-class" id="class-{c}"><h2>{c} {html.escape(r["name"])}</h2>')
+        parts.append("<h3>Real examples</h3><div class='row'>")
+        if r["real"]:
+            parts += [_figure(_b64(load_image(p, size), size), Path(p).name) for p in r["real"]]
+        else:
+            parts.append("<p>(no real example of this class in the data folder)</p>")
+        parts.append("</div>")
+        for g, s in r["generated"].items():
+            dead = (
+                " <span class='dead'>(never became active: not a result)</span>"
+                if s["status"] != "ok"
+                else ""
+            )
+            parts.append(f"<h3>{g} generator{dead}</h3><div class='row'>")
+            parts.append(
+                _figure(
+                    _b64(s["tensor"], size),
+                    f"activation {s['activation']:.3g}, p={s['prob']:.3f}, rank {s['rank']}, "
+                    f"{s['steps']} steps",
+                )
+            )
+            rows = "".join(
+                f"<tr><td>{o['class']}</td><td>{html.escape(o['name'])}</td><td>{o['prob']:.3f}</td></tr>"
+                for o in s["others"]
+            )
+            parts.append(
+                "<div><b>Other classes it activates most</b><table><tr><th>#</th><th>class</th>"
+                f"<th>p</th></tr>{rows}</table></div>"
+            )
+            parts.append("</div><p><b>Nearest real images</b></p><div class='row'>")
+            for nb in s["nearest"]:
+                parts.append(
+                    _figure(
+                        _b64(load_image(nb["file"], size), size),
+                        f"{nb['name']} ({nb['similarity']:.2f})",
+                        "same" if nb["class"] == c else "",
+                    )
+                )
+            parts.append("</div>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render_figure(report: list[dict], gens: list[str], size: int, nearest: int):
+    """One row per class: real | per generator: image, its nearest real images."""
+    cells, labels = [], []
+    blank = torch.ones(3, size, size)
+    for r in report:
+        cells.append(load_image(r["real"][0], size) if r["real"] else blank)
+        labels.append(f"real {r['name']}")
+        for g in gens:
+            s = r["generated"][g]
+            cells.append(torch.nn.functional.interpolate(s["tensor"][None], size=(size, size))[0])
+            labels.append(f"{g} p={s['prob']:.2f}" + ("" if s["status"] == "ok" else " dead"))
+            for nb in s["nearest"][:nearest]:
+                cells.append(load_image(nb["file"], size))
+                labels.append(f"~ {nb['name']} {nb['similarity']:.2f}")
+    return grid(cells, labels, ncol=1 + len(gens) * (1 + nearest), cell=size)
