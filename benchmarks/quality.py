@@ -1,0 +1,218 @@
+"""How good are the images? Generate a fixed set of classes with each method and score
+them with an independent classifier (genviz/evaluation.py).
+
+    python benchmarks/quality.py                              # all classes, each method's own steps
+    python benchmarks/quality.py --classes 6 --steps 50       # a reduced run (labelled as such)
+    python benchmarks/quality.py --methods untrained,pixel
+
+Methods (skipped with a note when their config or checkpoint is missing):
+  dae                generator prior, pretrained decoder  (--checkpoint, default runs/dae_cpu_small/...)
+  untrained          generator prior, untrained generator
+  pixel              method=pixel
+  pixel_regularized  method=pixel_regularized
+  fourier            method=fourier
+
+Target classifier efficientnet_lite0, evaluator efficientnet_lite1 (not the one optimized).
+Prints a table and writes benchmarks/results/quality.md with the exact command; the images
+of each method go to outputs/benchmarks/quality/<method>/ (evaluate.py works on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from genviz.app import generate, save  # noqa: E402
+from genviz.atlas import with_steps  # noqa: E402
+from genviz.classifiers import build_classifier  # noqa: E402
+from genviz.evaluation import load_reference, reference_embeddings, score, summarize  # noqa: E402
+
+# 24 ImageNet classes spread over the hierarchy, ordered so that any prefix stays varied:
+# animals (fish, bird, amphibian, reptile, dog, cat, big cat, insect, echinoderm), vehicles,
+# buildings, instruments, clothing, furniture, household objects, food, landscape, tools.
+CLASSES = [
+    "tench", "mosque", "golden retriever", "strawberry", "school bus", "monarch",
+    "violin", "volcano", "goldfinch", "teapot", "tiger", "airliner",
+    "miniskirt", "bullfrog", "pizza", "crib", "loggerhead", "container ship",
+    "tabby", "harmonica", "starfish", "church", "banana", "hammer",
+]  # fmt: skip
+
+DEFAULT_CKPT = "runs/dae_cpu_small/checkpoints/last.ckpt"
+
+
+def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
+    """name -> (visualize overrides, reason it cannot run or None)."""
+    conf = ROOT / "conf"
+    out = {}
+    ck = Path(checkpoint) if Path(checkpoint).is_absolute() else ROOT / checkpoint
+    out["dae"] = (
+        ["method=generator_prior", "generator=dae", f"generator.param.checkpoint={ck}"],
+        None if ck.exists() else f"no DAE checkpoint at {checkpoint}",
+    )
+    out["untrained"] = (["method=generator_prior", "generator=untrained"], None)
+    for m in ("pixel", "pixel_regularized", "fourier"):
+        missing = not (conf / "method" / f"{m}.yaml").exists()
+        out[m] = ([f"method={m}"], f"no conf/method/{m}.yaml yet" if missing else None)
+    return out
+
+
+def fmt(v, d=3):
+    return (
+        ""
+        if v is None or (isinstance(v, float) and math.isnan(v))
+        else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--classes", type=int, default=len(CLASSES), help=f"first N of the {len(CLASSES)} classes"
+    )
+    ap.add_argument("--steps", type=int, default=None, help="override every method's steps (reduced run)")
+    ap.add_argument("--methods", default="dae,untrained,pixel,pixel_regularized,fourier")
+    ap.add_argument("--classifier", default="efficientnet_lite0")
+    ap.add_argument("--evaluator", default="efficientnet_lite1")
+    ap.add_argument("--checkpoint", default=DEFAULT_CKPT)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reference-dir", default=None, help="default: $GENVIZ_SHARED/data/imagenet-val-1k")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/quality.md"))
+    ap.add_argument("--images", default=str(ROOT / "outputs/benchmarks/quality"))
+    ap.add_argument("--override", action="append", default=[], help="extra visualize override (repeatable)")
+    args = ap.parse_args(argv)
+
+    if not 1 <= args.classes <= len(CLASSES):
+        ap.error(f"--classes must be in 1..{len(CLASSES)}")
+    classes = CLASSES[: args.classes]
+    table = methods(args.checkpoint)
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in table]
+    if unknown:
+        ap.error(f"unknown method(s) {unknown}; choose from {list(table)}")
+
+    clf = build_classifier(args.classifier)
+    evaluator = build_classifier(args.evaluator)
+    ref = load_reference(args.reference_dir, evaluator.classes)
+    refs = reference_embeddings(evaluator, ref)
+    idx = [clf.classes.resolve(c) for c in classes]
+    targets = [f"class:{i}" for i in idx]
+
+    rows, notes = [], []
+    for name in wanted:
+        overrides, missing = table[name]
+        if missing:
+            notes.append(f"{name}: skipped ({missing})")
+            print(f"note: {name} skipped: {missing}", flush=True)
+            continue
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose(
+                config_name="visualize",
+                overrides=[
+                    f"classifier={args.classifier}",
+                    *overrides,
+                    f"target=[{','.join(targets)}]",
+                    f"seed={args.seed}",
+                    f"batch_size={args.batch_size}",
+                    "progress=false",
+                    f"out_dir={Path(args.images) / name}",
+                    *args.override,
+                ],
+            )
+        cfg = with_steps(cfg, args.steps)
+        steps = cfg.generator.steps if cfg.method.name == "generator_prior" else cfg.method.get("steps")
+        print(f"{name}: {len(targets)} classes, {steps} steps ...", flush=True)
+        t0 = time.perf_counter()
+        results = generate(cfg, classifier=clf)
+        wall = time.perf_counter() - t0
+        save(results, cfg.out_dir, cfg)
+        images = torch.stack([r["tensor"] for r in results])
+        scored = score(evaluator, images, [[i] for i in idx], refs)
+        s = summarize(scored)
+        rows.append(
+            {
+                "method": name,
+                "steps": steps,
+                **s,
+                "own_prob": sum(r["prob"] for r in results) / len(results),
+                "dead": sum(r["status"] != "ok" for r in results),
+                "s_per_image": wall / len(results),
+            }
+        )
+        print(fmt_row(rows[-1]), flush=True)
+
+    command = "python benchmarks/quality.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    write_md(Path(args.out), rows, notes, args, classes, command)
+    print("\n" + header() + "\n" + "\n".join(fmt_row(r) for r in rows))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def header() -> str:
+    cols = ["method", "steps", "n", "top-1", "top-5", "mean prob", "plaus. median", "plaus. mean",
+            "plaus. =1", "own prob", "dead", "s/image"]  # fmt: skip
+    return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
+
+
+def fmt_row(r) -> str:
+    vals = [r["method"], r["steps"], r["n"], fmt(r["top1"], 2), fmt(r["top5"], 2), fmt(r["prob"]),
+            fmt(r["plausibility_median"], 0), fmt(r["plausibility_mean"], 1), fmt(r["plausibility_top1"], 2),
+            fmt(r["own_prob"]), r["dead"], fmt(r["s_per_image"], 1)]  # fmt: skip
+    return "| " + " | ".join(str(v) for v in vals) + " |"
+
+
+def write_md(path: Path, rows, notes, args, classes, command) -> None:
+    reduced = args.classes < len(CLASSES) or args.steps is not None
+    label = (
+        f"**Reduced run** ({args.classes}/{len(CLASSES)} classes"
+        + (f", {args.steps} steps instead of each method's default" if args.steps is not None else "")
+        + "): indicative only, not the benchmark's full setting."
+        if reduced
+        else "Full run: every class, each method's configured number of steps."
+    )
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    md = [
+        "# Image quality benchmark",
+        "",
+        f"Command (from the repository root, OMP_NUM_THREADS={threads}, CPU, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}):",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        label,
+        "",
+        f"Images generated for `{args.classifier}` (seed {args.seed}, batches of {args.batch_size}), "
+        f"scored by the independent evaluator `{args.evaluator}`. top-1 / top-5: rate of the intended "
+        "class among the evaluator's first 1 / 5 guesses; mean prob: its mean softmax probability; "
+        "plausibility: rank (1-1000, 1 = best) of the class's real image among the 1000 reference "
+        "images (imagenet-val-1k) by cosine similarity in the evaluator's penultimate embedding "
+        "(median, mean, rate of rank 1); own prob: the generating classifier's probability; dead: targets "
+        "that never became active; s/image: wall time per image (batched) on this machine.",
+        "",
+        f"Classes: {', '.join(classes)}.",
+        "",
+        header(),
+        *[fmt_row(r) for r in rows],
+        "",
+    ]
+    if notes:
+        md += ["Not run:", "", *[f"- {n}" for n in notes], ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(md))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
