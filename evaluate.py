@@ -11,6 +11,7 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from genviz.cli import friendly_errors
 from genviz.evaluation import SUMMARY_COLUMNS, evaluate_run, markdown_table
 
 log = logging.getLogger(__name__)
@@ -18,16 +19,17 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    rows, summaries = evaluate_run(
-        cfg.run_dir,
-        evaluators=list(cfg.evaluators),
-        reference_dir=cfg.reference_dir,
-        reference_classes=OmegaConf.to_object(cfg.reference_classes) if cfg.reference_classes else None,
-        batch_size=cfg.batch_size,
-        cache_dir=cfg.cache_dir,
-        use_cache=cfg.use_cache,
-        nearest=cfg.nearest,
-    )
+    with friendly_errors():
+        rows, summaries = evaluate_run(
+            cfg.run_dir,
+            evaluators=list(cfg.evaluators),
+            reference_dir=cfg.reference_dir,
+            reference_classes=OmegaConf.to_object(cfg.reference_classes) if cfg.reference_classes else None,
+            batch_size=cfg.batch_size,
+            cache_dir=cfg.cache_dir,
+            use_cache=cfg.use_cache,
+            nearest=cfg.nearest,
+        )
     print(markdown_table(summaries, SUMMARY_COLUMNS))
     log.info("wrote %s/evaluation.csv and evaluation.md (%d rows)", cfg.run_dir, len(rows))
 
