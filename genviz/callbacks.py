@@ -7,8 +7,20 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
+
+
+class Checkpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ``last.ckpt`` is also written when training stops mid-epoch
+    (``max_steps``, ``max_time``), so that ``ckpt_path=last`` continues from the true last step."""
+
+    def on_train_end(self, trainer, pl_module):
+        super().on_train_end(trainer, pl_module)
+        stale = self._last_global_step_saved != trainer.global_step
+        if self.save_last and stale and not trainer.fast_dev_run:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class ReconstructionGrid(pl.Callback):

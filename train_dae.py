@@ -1,0 +1,89 @@
+"""Train the denoising autoencoder whose decoder is genviz's generator prior.
+
+    python train_dae.py                                        # paper config, ImageNet dogs
+    python train_dae.py dae=cpu_small data=val1k trainer=cpu   # quick local run
+    python train_dae.py dae=cpu_small data=val1k ckpt_path=last  # resume that run
+    python train_dae.py -m dae.loss=paper,mse+fft              # a sweep
+
+The run directory is ``runs/<name>`` (``name`` defaults to ``<dae>-<data>``); it holds
+``checkpoints/last.ckpt`` and ``best-*.ckpt``, ``samples/recon_step*.png`` and the
+logs.  ``genviz.generator.decoder_from_checkpoint`` loads the decoder of a checkpoint.
+See docs/training.md for multi-GPU and SLURM.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+
+from genviz.data import DataRootError
+
+
+def _instantiate_all(group: DictConfig | None) -> list:
+    if not group:
+        return []
+    return [hydra.utils.instantiate(c) for c in group.values() if c and "_target_" in c]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        last = Path(output_dir) / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            return str(last)
+        rank_zero_info(f"ckpt_path=last: no {last} yet, starting from scratch")
+        return None
+    path = hydra.utils.to_absolute_path(ckpt_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ckpt_path {ckpt_path!r} is not a file")
+    return path
+
+
+def train(cfg: DictConfig) -> dict:
+    """Build everything from the config and fit.  Returns the final metrics."""
+    pl.seed_everything(cfg.seed, workers=True)
+    output_dir = str(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+
+    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")  # fail early (and on every rank) on a bad data root
+    model: pl.LightningModule = hydra.utils.instantiate(cfg.dae)
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    loggers = _instantiate_all(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    _save_config(cfg, output_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    rank_zero_info(f"run dir: {output_dir}")
+    for cb in callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint):
+            rank_zero_info(f"checkpoints: last={cb.last_model_path} best={cb.best_model_path}")
+    return metrics
+
+
+@rank_zero_only
+def _save_config(cfg: DictConfig, output_dir: str) -> None:
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, Path(output_dir) / "config.yaml", resolve=True)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train_dae")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except (DataRootError, FileNotFoundError) as e:
+        print(f"train_dae: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get("val/loss")  # the value a Hydra sweeper would minimize
+
+
+if __name__ == "__main__":
+    main()
