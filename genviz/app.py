@@ -66,17 +66,21 @@ def measure(clf: Classifier, objectives: list[Objective], images: torch.Tensor, 
     for i, obj in enumerate(objectives):
         cls = obj.classes
         rank = [int((logits[i] > logits[i, c]).sum()) + 1 for c in cls]
-        out.append({
-            "activation": float(act[i]),
-            "classes": cls,
-            "class_names": [clf.classes.name(c) for c in cls],
-            "prob": float(probs[i, cls].sum()) if cls else None,
-            "probs": [float(probs[i, c]) for c in cls],
-            "rank": max(rank) if rank else None,
-            "ranks": rank,
-            "top5": [[int(j), clf.classes.name(int(j)), round(float(p), 4)]
-                     for p, j in zip(top.values[i], top.indices[i])],
-        })
+        out.append(
+            {
+                "activation": float(act[i]),
+                "classes": cls,
+                "class_names": [clf.classes.name(c) for c in cls],
+                "prob": float(probs[i, cls].sum()) if cls else None,
+                "probs": [float(probs[i, c]) for c in cls],
+                "rank": max(rank) if rank else None,
+                "ranks": rank,
+                "top5": [
+                    [int(j), clf.classes.name(int(j)), round(float(p), 4)]
+                    for p, j in zip(top.values[i], top.indices[i])
+                ],
+            }
+        )
     return out
 
 
@@ -91,29 +95,39 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
     bs = max(1, int(cfg.get("batch_size") or len(objectives)))
     results: list[dict] = []
     for start in range(0, len(objectives), bs):
-        chunk = objectives[start:start + bs]
+        chunk = objectives[start : start + bs]
         setup = build_setup(cfg, clf, len(chunk), device)
         bo = BatchObjective(chunk, lam=float(cfg.lam), revive=bool(cfg.revive))
         desc = texts[start] if len(chunk) == 1 else f"targets {start + 1}-{start + len(chunk)}/{len(texts)}"
-        res = render(setup.param, bo, clf, setup.optimizer, progress=bool(cfg.progress), desc=desc,
-                     frames_every=int(cfg.get("frames_every") or 0), **setup.render)
+        res = render(
+            setup.param,
+            bo,
+            clf,
+            setup.optimizer,
+            progress=bool(cfg.progress),
+            desc=desc,
+            frames_every=int(cfg.get("frames_every") or 0),
+            **setup.render,
+        )
         scores = measure(clf, chunk, res.images)
         for i, obj in enumerate(chunk):
             status = "dead" if res.dead[i] else "ok"
-            results.append({
-                "target": texts[start + i],
-                **scores[i],
-                "optimized_activation": float(res.activation[i]),
-                "dead_start": bool(res.dead_start[i]),
-                "status": status,
-                "steps": res.steps[i],
-                "seconds": res.seconds / len(chunk),
-                "seed": int(cfg.seed),
-                "method": cfg.method.name,
-                "tensor": res.images[i].cpu(),
-                "frames": [f[i] for f in res.frames],
-                "history": res.history[:, i].tolist(),
-            })
+            results.append(
+                {
+                    "target": texts[start + i],
+                    **scores[i],
+                    "optimized_activation": float(res.activation[i]),
+                    "dead_start": bool(res.dead_start[i]),
+                    "status": status,
+                    "steps": res.steps[i],
+                    "seconds": res.seconds / len(chunk),
+                    "seed": int(cfg.seed),
+                    "method": cfg.method.name,
+                    "tensor": res.images[i].cpu(),
+                    "frames": [f[i] for f in res.frames],
+                    "history": res.history[:, i].tolist(),
+                }
+            )
     return results
 
 

@@ -15,8 +15,15 @@ class UserError(Exception):
     """An error whose message tells the user what to do."""
 
 
-USER_ERRORS = (UserError, ClassLookupError, LayerLookupError, WeightsUnavailableError, FileNotFoundError,
-               MissingMandatoryValue, ValueError)
+USER_ERRORS = (
+    UserError,
+    ClassLookupError,
+    LayerLookupError,
+    WeightsUnavailableError,
+    FileNotFoundError,
+    MissingMandatoryValue,
+    ValueError,
+)
 
 
 @contextmanager

@@ -46,8 +46,11 @@ class _Selector:
 
     def observe(self, step: int, img: torch.Tensor) -> None:
         if self.final == "median" and (step + 1) % self.every == 0:
-            self.snaps = [*self.snaps[-(self.keep - 1):], img.detach().clone()] if self.keep > 1 else [
-                img.detach().clone()]
+            self.snaps = (
+                [*self.snaps[-(self.keep - 1) :], img.detach().clone()]
+                if self.keep > 1
+                else [img.detach().clone()]
+            )
 
     def select(self, img: torch.Tensor) -> torch.Tensor:
         if self.final == "median" and self.snaps:
@@ -118,10 +121,13 @@ def render(
             if step == 0:
                 dead_start = (hist[0] <= 0).tolist()
                 if any(dead_start):
-                    log.warning("%d target(s) start with zero activation: optimizing their pre-activation "
-                                "until they become active", sum(dead_start))
+                    log.warning(
+                        "%d target(s) start with zero activation: optimizing their pre-activation "
+                        "until they become active",
+                        sum(dead_start),
+                    )
             if (step + 1) % check_every == 0 or step == steps - 1:
-                window = hist[max(0, step + 1 - check_every): step + 1].cpu()
+                window = hist[max(0, step + 1 - check_every) : step + 1].cpu()
                 now = window[-1]
                 bar.update(len(window))
                 bar.set_postfix(act=f"{now.mean():.3g}", best=f"{best.max():.3g}")
@@ -144,7 +150,18 @@ def render(
     act = torch.stack([history[s - 1, i] for i, s in enumerate(steps_run)]) if n else torch.zeros(B)
     dead = (act <= 0).tolist()
     if any(dead):
-        log.warning("%d target(s) never became active (activation 0): their images are not results; "
-                    "try another seed, more steps or another initialization", sum(dead))
-    return RenderResult(images.detach(), act, history, [min(s, n) for s in steps_run], dead, dead_start,
-                        time.perf_counter() - t0, frames)
+        log.warning(
+            "%d target(s) never became active (activation 0): their images are not results; "
+            "try another seed, more steps or another initialization",
+            sum(dead),
+        )
+    return RenderResult(
+        images.detach(),
+        act,
+        history,
+        [min(s, n) for s in steps_run],
+        dead,
+        dead_start,
+        time.perf_counter() - t0,
+        frames,
+    )

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 def to_pil(img: torch.Tensor) -> Image.Image:
     """[3, H, W] in [0, 1] -> PIL image."""
-    arr = (img.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    arr = img.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
@@ -35,8 +35,13 @@ def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
 
 
-def grid(images: list[torch.Tensor] | torch.Tensor, labels: list[str] | None = None, ncol: int | None = None,
-         cell: int | None = None, pad: int = 4) -> Image.Image:
+def grid(
+    images: list[torch.Tensor] | torch.Tensor,
+    labels: list[str] | None = None,
+    ncol: int | None = None,
+    cell: int | None = None,
+    pad: int = 4,
+) -> Image.Image:
     """A labelled contact sheet."""
     images = list(images)
     if not images:

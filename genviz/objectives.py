@@ -55,14 +55,20 @@ class Objective:
     def __add__(self, other: Objective) -> Objective:
         if other == 0:
             return self
-        return Objective(self.terms + other.terms, self.penalize_others or other.penalize_others,
-                         f"{self.label}+{other.label}")
+        return Objective(
+            self.terms + other.terms,
+            self.penalize_others or other.penalize_others,
+            f"{self.label}+{other.label}",
+        )
 
     __radd__ = __add__
 
     def __mul__(self, w: float) -> Objective:
-        return Objective([Term(t.layer, t.index, t.weight * float(w)) for t in self.terms],
-                         self.penalize_others, f"{w:g}*{self.label}")
+        return Objective(
+            [Term(t.layer, t.index, t.weight * float(w)) for t in self.terms],
+            self.penalize_others,
+            f"{w:g}*{self.label}",
+        )
 
     __rmul__ = __mul__
 
@@ -140,8 +146,10 @@ class BatchObjective:
                 kind = t.index[0]
                 n_ch = shape[0]
                 if kind in ("class", "channel", "neuron") and not 0 <= t.index[1] < n_ch:
-                    raise ValueError(f"{obj.label}: index {t.index[1]} out of range for layer "
-                                     f"{t.layer!r} with {n_ch} channels/units")
+                    raise ValueError(
+                        f"{obj.label}: index {t.index[1]} out of range for layer "
+                        f"{t.layer!r} with {n_ch} channels/units"
+                    )
                 if kind in ("class", "channel"):
                     w[i, t.index[1]] += t.weight
                 elif kind == "layer":

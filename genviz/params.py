@@ -93,8 +93,12 @@ def generator_prior(
         net = single
         net.requires_grad_(False)
     elif mode == "untrained":
-        kwargs = dict(code_channels=single.code_channels, code_size=single.code_size,
-                      channels=single.channels, layout=single.layout)
+        kwargs = dict(
+            code_channels=single.code_channels,
+            code_size=single.code_size,
+            channels=single.channels,
+            layout=single.layout,
+        )
         net = Decoder(**kwargs, groups=batch)
         with torch.no_grad():  # every target starts from the same seeded decoder
             for p_b, p_1 in zip(net.state_dict().values(), single.state_dict().values()):

@@ -1,13 +1,13 @@
 """Parse target strings into objectives.
 
-    class:mosque | class:668 | class:n03788195       a class (ReLU head unit)
-    channel:relu5_1:99                                a channel (filter): its spatial mean
-    neuron:relu5_1:99 | neuron:relu5_1:99:7:7 | neuron:fc7:12
-                                                      one unit (centre by default)
-    layer:relu4_3                                     a whole layer: sum over its filters
-    channels:conv2_2:0,5,9 | channels:relu5_1:0-15    a group of channels
-    class:ostrich+class:bullfrog                      compound (paper Fig. 9)
-    0.7*class:crib+0.3*class:cradle                   weighted compound
+class:mosque | class:668 | class:n03788195       a class (ReLU head unit)
+channel:relu5_1:99                                a channel (filter): its spatial mean
+neuron:relu5_1:99 | neuron:relu5_1:99:7:7 | neuron:fc7:12
+                                                  one unit (centre by default)
+layer:relu4_3                                     a whole layer: sum over its filters
+channels:conv2_2:0,5,9 | channels:relu5_1:0-15    a group of channels
+class:ostrich+class:bullfrog                      compound (paper Fig. 9)
+0.7*class:crib+0.3*class:cradle                   weighted compound
 """
 
 from __future__ import annotations
