@@ -98,6 +98,8 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
         chunk = objectives[start : start + bs]
         setup = build_setup(cfg, clf, len(chunk), device)
         bo = BatchObjective(chunk, lam=float(cfg.lam), revive=bool(cfg.revive))
+        if setup.objective is not None:
+            bo = setup.objective(bo)
         desc = texts[start] if len(chunk) == 1 else f"targets {start + 1}-{start + len(chunk)}/{len(texts)}"
         res = render(
             setup.param,
@@ -110,7 +112,7 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
             **setup.render,
         )
         scores = measure(clf, chunk, res.images)
-        for i, obj in enumerate(chunk):
+        for i in range(len(chunk)):
             status = "dead" if res.dead[i] else "ok"
             results.append(
                 {

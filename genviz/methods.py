@@ -25,6 +25,9 @@ class Setup:
     param: Param
     optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer]
     render: dict = field(default_factory=dict)  # keyword arguments of engine.render
+    # optional: turns the targets' BatchObjective into the objective to maximize (anything with
+    # ``layers``, ``__len__`` and ``score(store) -> (total [B], target [B])``), e.g. feature inversion
+    objective: Callable | None = None
 
 
 def register_method(name: str):
