@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,7 +410,7 @@ def summarize(rows: list[dict]) -> dict:
         "top1": sum(r["top1"] for r in cls_rows) / n if n else math.nan,
         "top5": sum(r["top5"] for r in cls_rows) / n if n else math.nan,
         "prob": sum(r["prob"] for r in cls_rows) / n if n else math.nan,
-        "plausibility_median": float(torch.tensor(plaus).median()) if plaus else math.nan,
+        "plausibility_median": float(statistics.median(plaus)) if plaus else math.nan,
         "plausibility_mean": sum(plaus) / len(plaus) if plaus else math.nan,
         "plausibility_top1": sum(p == 1 for p in plaus) / len(plaus) if plaus else math.nan,
     }
@@ -472,6 +473,7 @@ SUMMARY_COLUMNS = [
     "plausibility_median",
     "plausibility_mean",
     "plausibility_top1",
+    "not_ok",
 ]
 
 
@@ -490,7 +492,11 @@ def evaluate_run(
     Returns (rows, summaries): one row per image and evaluator, one summary per evaluator."""
     run_dir = Path(run_dir)
     config, results = read_run(run_dir)
+    n_all = len(results)
     results = [r for r in results if r.get("status", "ok") == "ok" and r.get("image")]
+    excluded = n_all - len(results)
+    if excluded:
+        log.warning("%d result(s) without status ok (e.g. dead targets) are not scored", excluded)
     if not results:
         raise ValueError(f"{run_dir}/results.json lists no generated images")
     images, bad = load_images([run_dir / r["image"] for r in results])
@@ -521,7 +527,12 @@ def evaluate_run(
                 }
             )
         summaries.append(
-            {"evaluator": clf.name, **summarize(scored), "skipped_references": len(refs.skipped)}
+            {
+                "evaluator": clf.name,
+                **summarize(scored),
+                "not_ok": excluded,
+                "skipped_references": len(refs.skipped),
+            }
         )
     write_reports(run_dir, rows, summaries, config, reference=ref)
     return rows, summaries

@@ -117,6 +117,7 @@ def test_evaluate_run_writes_csv_and_markdown(shared, lite1, tmp_path):
             "activation": 9.0,
         },
         {"target": "class:tench", "classes": [0], "image": "images/001_class_tench.png", "activation": 0.1},
+        {"target": "class:goldfish", "classes": [1], "image": "images/002.png", "status": "dead"},
     ]
     (run / "results.json").write_text(json.dumps({"config": {"classifier": "tiny"}, "results": results}))
     rows, summary = E.evaluate_run(
@@ -124,7 +125,7 @@ def test_evaluate_run_writes_csv_and_markdown(shared, lite1, tmp_path):
     )
     assert [r["top1"] for r in rows] == [True, False]
     assert rows[0]["plausibility"] == 1 and rows[0]["activation"] == 9.0
-    assert summary[0]["top1"] == 0.5
+    assert summary[0]["top1"] == 0.5 and summary[0]["not_ok"] == 1  # the dead one is not scored
     csv_text = (run / "evaluation.csv").read_text()
     assert csv_text.count("\n") == 3 and "plausibility" in csv_text.splitlines()[0]
     md = (run / "evaluation.md").read_text()
