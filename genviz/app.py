@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -41,7 +42,10 @@ def seed_everything(seed: int) -> None:
 
 
 def build_classifier(cfg: DictConfig, device) -> Classifier:
-    return instantiate(cfg.classifier).to(device)
+    try:
+        return instantiate(cfg.classifier).to(device)
+    except InstantiationException as e:  # surface the builder's own message (offline weights...)
+        raise (e.__cause__ or e) from None
 
 
 def target_list(target) -> list[str]:

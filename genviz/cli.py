@@ -1,7 +1,9 @@
-"""Command-line helpers: user errors become one clear message and exit code 2, not a traceback."""
+"""Command-line helpers: user errors become one clear message and exit code 2, not a traceback
+(set GENVIZ_DEBUG=1 to see the traceback)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 
@@ -31,5 +33,7 @@ def friendly_errors():
     try:
         yield
     except USER_ERRORS as e:
+        if os.environ.get("GENVIZ_DEBUG"):
+            raise
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

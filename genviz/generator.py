@@ -40,6 +40,14 @@ _PAPER_CONVS = [
 ]
 
 
+class KerasSameConv2d(nn.Conv2d):
+    """Conv with Keras' 'same' padding for an even kernel (the extra row/column at the end)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size[0] - 1
+        return super().forward(F.pad(x, (k // 2, k - k // 2, k // 2, k - k // 2)))
+
+
 class Norm2d(nn.BatchNorm2d):
     """BatchNorm whose statistics source is explicit.
 
@@ -84,8 +92,13 @@ class Decoder(nn.Module):
             layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
             convs = _PAPER_CONVS[s] if layout == "paper" else ((3, 1), (3, 1))
             for k, pad in convs:
+                conv = (
+                    KerasSameConv2d(cin * g, cout * g, k, groups=g)
+                    if pad == "same"
+                    else nn.Conv2d(cin * g, cout * g, k, padding=pad, groups=g)
+                )
                 layers += [
-                    nn.Conv2d(cin * g, cout * g, k, padding=pad, groups=g),
+                    conv,
                     nn.ReLU(),
                     Norm2d(cout * g),
                 ]
@@ -192,9 +205,14 @@ def decoder_from_checkpoint(path: str, map_location="cpu") -> Decoder:
     import os
 
     if not path or not os.path.isfile(path):
+        what = (
+            "no generator checkpoint given"
+            if path in (None, "", "???")
+            else f"generator checkpoint not found: {path!r}"
+        )
         raise FileNotFoundError(
-            f"generator checkpoint not found: {path!r}. Train one with `python train_dae.py` "
-            "(its run directory has checkpoints/last.ckpt) and pass generator.checkpoint=PATH, "
+            f"{what}. Train one with `python train_dae.py` "
+            "(its run directory has checkpoints/last.ckpt) and pass generator.param.checkpoint=PATH, "
             "or use generator=untrained."
         )
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
