@@ -88,7 +88,7 @@ def render(
     done = torch.zeros(B, dtype=torch.bool)
     finals: list[torch.Tensor | None] = [None] * B
     steps_run = [steps] * B
-    best = torch.full((B,), -float("inf"))
+    best = torch.full((B,), -1e30)
     best_step = torch.zeros(B, dtype=torch.long)
     dead_start: list[bool] = [False] * B
     frames: list[torch.Tensor] = []
@@ -130,11 +130,12 @@ def render(
                 window = hist[max(0, step + 1 - check_every) : step + 1].cpu()
                 now = window[-1]
                 bar.update(len(window))
+                peak = window.max(0).values
+                improved = peak > best + min_delta * best.abs().clamp_min(1.0)
+                best = torch.maximum(best, peak)
+                best_step[improved] = step
                 bar.set_postfix(act=f"{now.mean():.3g}", best=f"{best.max():.3g}")
                 if patience:
-                    improved = window.max(0).values > best + min_delta * best.abs().clamp_min(1.0)
-                    best = torch.maximum(best, window.max(0).values)
-                    best_step[improved] = step
                     stop = (~done) & (step - best_step >= patience) & (now > 0)
                     for i in stop.nonzero().flatten().tolist():
                         finals[i] = sel.select(img)[i].clamp(0, 1)
