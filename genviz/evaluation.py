@@ -279,7 +279,7 @@ def reference_embeddings(
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     path = cache_dir / "embeddings" / f"{_cache_key(clf, ref)}.pt"
     if use_cache and path.exists():
-        d = torch.load(path, map_location="cpu", weights_only=False)
+        d = torch.load(path, map_location="cpu", weights_only=True)
         out = ReferenceEmbeddings(
             clf.name, [Path(f) for f in d["files"]], d["classes"], d["embeddings"], d["skipped"]
         )
