@@ -13,14 +13,28 @@ from torchvision.utils import make_grid, save_image
 
 
 class Checkpoint(ModelCheckpoint):
-    """ModelCheckpoint whose ``last.ckpt`` is also written when training stops mid-epoch
-    (``max_steps``, ``max_time``), so that ``ckpt_path=last`` continues from the true last step."""
+    """ModelCheckpoint whose ``last.ckpt`` really is the last state.
+
+    Lightning 2.x writes ``last.ckpt`` only in a step where a top-k checkpoint was saved, so
+    with ``monitor`` set it lags behind whenever validation does not improve, and it is not
+    written when ``max_steps``/``max_time`` stop mid-epoch.  Here it is also written after
+    every validation / epoch and at the end of training, so ``ckpt_path=last`` loses nothing."""
+
+    def _save_last_if_stale(self, trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer, pl_module):
+        super().on_validation_end(trainer, pl_module)
+        self._save_last_if_stale(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_last_if_stale(trainer)
 
     def on_train_end(self, trainer, pl_module):
         super().on_train_end(trainer, pl_module)
-        stale = self._last_global_step_saved != trainer.global_step
-        if self.save_last and stale and not trainer.fast_dev_run:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._save_last_if_stale(trainer)
 
 
 class ReconstructionGrid(pl.Callback):

@@ -163,3 +163,47 @@ def test_split_is_deterministic_and_imagenet_subset(tmp_path):
     assert ta == tb and va == vb and len(ta) + len(va) == 5
     assert all(p.parent.name == "n02085620" for p in ta + va)
     assert ImageDataModule(**{**kw, "seed": 1}).split()[1] != va or len(va) == 0
+
+
+GROUPS = {
+    "data": ["imagenet_dogs", "imagefolder", "folder", "val1k"],
+    "dae": ["paper", "cpu_small"],
+    "trainer": ["default", "cpu", "ddp"],
+    "logger": ["csv", "tensorboard", "wandb", "none"],
+}
+
+
+def test_every_config_option_composes_and_resolves(tmp_path):
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        for group, options in GROUPS.items():
+            for option in options:
+                over = [f"{group}={option}", "data.root=/x", "name=n", f"paths.output_dir={tmp_path}"]
+                c = OmegaConf.to_container(compose("train_dae", overrides=over), resolve=True)
+                assert (
+                    c["data"]["image_size"]
+                    == c["dae"]["image_size"]
+                    == (80 if option == "cpu_small" else 224)
+                )
+                assert c["trainer"]["default_root_dir"] == str(tmp_path)
+                assert bool(c.get("logger")) == (option != "none")
+                assert "_target_" in c["data"] and "_target_" in c["dae"] and "_target_" in c["trainer"]
+
+
+def test_last_checkpoint_follows_training_when_val_does_not_improve(tmp_path):
+    # mode=max on a decreasing val/loss: after the first validation nothing is "best" again,
+    # yet last.ckpt must follow every epoch (stock ModelCheckpoint would leave it at step 3)
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", "callbacks.model_checkpoint.mode=max")
+    seen = []
+    from genviz.callbacks import Checkpoint
+
+    class Spy(Checkpoint):
+        def on_train_epoch_end(self, trainer, pl_module):
+            super().on_train_epoch_end(trainer, pl_module)
+            seen.append(torch.load(self.last_model_path, weights_only=False)["global_step"])
+
+    cfg.callbacks.model_checkpoint._target_ = f"{__name__}.Spy"
+    globals()["Spy"] = Spy
+    train_dae.train(cfg)
+    assert seen == [3, 6, 9]
