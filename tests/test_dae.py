@@ -192,9 +192,10 @@ def test_every_config_option_composes_and_resolves(tmp_path):
 
 
 def test_last_checkpoint_follows_training_when_val_does_not_improve(tmp_path):
-    # mode=max on a decreasing val/loss: after the first validation nothing is "best" again,
-    # yet last.ckpt must follow every epoch (stock ModelCheckpoint would leave it at step 3)
-    cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", "callbacks.model_checkpoint.mode=max")
+    # monitor the epoch with mode=min: after the first epoch nothing is "best" again, yet
+    # last.ckpt must follow every epoch (stock ModelCheckpoint would leave it at step 3)
+    over = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=min"]
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", *over)
     seen = []
     from genviz.callbacks import Checkpoint
 
