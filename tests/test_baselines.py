@@ -41,7 +41,7 @@ def _method_overrides(name, images):
             "method.blur_sigma=0.5",
         ],
         "multiscale": ["method.start_size=20", "method.steps_per_round=6", "method.lr=0.02"],
-        "tv_lp": ["method.steps=25", "method.lr=0.05"],
+        "tv_lp": ["method.steps=25", "method.lr=0.05", "method.tv_weight=1", "method.lp_weight=1"],
         "fourier": [
             "method.size=32",
             "method.steps=25",
@@ -180,3 +180,16 @@ def test_fourier_real_class_on_efficientnet_lite0():
         )
     )
     assert res[0]["rank"] <= 5, res[0]["top5"]
+
+
+def test_tv_penalty_smooths_the_image():
+    common = [
+        "method=tv_lp",
+        "target=channel:relu2:3",
+        "method.steps=25",
+        "method.lr=0.05",
+        "method.lp_weight=0",
+    ]
+    rough = _run([*common, "method.tv_weight=0"])[0]["tensor"][None]
+    smooth = _run([*common, "method.tv_weight=50"])[0]["tensor"][None]
+    assert total_variation(smooth) < 0.5 * total_variation(rough)
