@@ -57,4 +57,6 @@ def _generator_prior(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
     kw = OmegaConf.to_container(g.param, resolve=True)
     param = generator_prior(n, seed=cfg.seed, device=device, **kw)
     return Setup(param, instantiate(g.optimizer), render_options(g))
+
+
 from . import baselines  # noqa: E402,F401
