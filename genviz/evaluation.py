@@ -38,6 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .classifiers import Classifier, build_classifier
+from .images import load_image as _load_image
 
 log = logging.getLogger(__name__)
 
@@ -156,20 +157,8 @@ def load_reference(folder, class_names=None, classes=None) -> ReferenceSet:
 
 
 def load_image(path, size: int | None = None) -> torch.Tensor:
-    """An image file -> [3, H, W] in [0, 1]; with ``size``: shorter side resized to
-    ``size / 0.875`` and centre-cropped to ``size`` (the usual ImageNet eval crop)."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size:
-            short = round(size / 0.875)
-            w, h = im.size
-            s = short / min(w, h)
-            im = im.resize((max(short, round(w * s)), max(short, round(h * s))), Image.BICUBIC)
-            w, h = im.size
-            left, top = (w - size) // 2, (h - size) // 2
-            im = im.crop((left, top, left + size, top + size))
-        data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-        return data.view(im.size[1], im.size[0], 3).permute(2, 0, 1).float() / 255.0
+    """An image file -> [3, H, W] in [0, 1]; with ``size``: the usual ImageNet eval crop."""
+    return _load_image(path, size, crop_fraction=0.875)
 
 
 def load_images(paths, size: int | None = None) -> tuple[torch.Tensor | None, list[int]]:

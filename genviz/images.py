@@ -22,17 +22,21 @@ def save_png(img: torch.Tensor, path: str | Path) -> Path:
     return path
 
 
-def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
-    """An RGB file -> [3, H, W] in [0, 1] (resized so the short side is ``size`` and centre-cropped)."""
-    im = Image.open(path).convert("RGB")
-    if size:
-        w, h = im.size
-        s = size / min(w, h)
-        im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-    return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
+def load_image(path: str | Path, size: int | None = None, crop_fraction: float = 1.0) -> torch.Tensor:
+    """An image file -> [3, H, W] RGB in [0, 1]. With ``size``: the shorter side is resized to
+    ``size / crop_fraction`` and the centre ``size`` x ``size`` is cropped (0.875: the usual
+    ImageNet evaluation crop)."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size:
+            short = round(size / crop_fraction)
+            w, h = im.size
+            s = short / min(w, h)
+            im = im.resize((max(short, round(w * s)), max(short, round(h * s))), Image.BICUBIC)
+            w, h = im.size
+            left, top = (w - size) // 2, (h - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
 
 
 def grid(
