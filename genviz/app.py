@@ -92,7 +92,8 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
     """Run the configured method for every target (in batches of ``cfg.batch_size``)."""
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg.seed))
-    torch.set_num_threads(int(cfg.threads)) if cfg.get("threads") else None
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     clf = classifier if classifier is not None else build_classifier(cfg, device)
     texts = target_list(cfg.target)
     objectives = parse_targets(texts, clf)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,20 +42,16 @@ class _Selector:
     def __init__(self, final: str, every: int, keep: int):
         if final not in ("last", "median"):
             raise ValueError(f"final must be 'last' or 'median', got {final!r}")
-        self.final, self.every, self.keep = final, max(1, int(every)), max(1, int(keep))
-        self.snaps: list[torch.Tensor] = []
+        self.final, self.every = final, max(1, int(every))
+        self.snaps: deque[torch.Tensor] = deque(maxlen=max(1, int(keep)))
 
     def observe(self, step: int, img: torch.Tensor) -> None:
         if self.final == "median" and (step + 1) % self.every == 0:
-            self.snaps = (
-                [*self.snaps[-(self.keep - 1) :], img.detach().clone()]
-                if self.keep > 1
-                else [img.detach().clone()]
-            )
+            self.snaps.append(img.detach().clone())
 
     def select(self, img: torch.Tensor) -> torch.Tensor:
         if self.final == "median" and self.snaps:
-            return torch.stack(self.snaps).median(0).values
+            return torch.stack(list(self.snaps)).median(0).values
         return img.detach().clone()
 
 
