@@ -21,7 +21,7 @@ from . import transforms as T
 from .classifiers import Classifier
 from .fourier import fourier_param
 from .images import load_image
-from .methods import Setup, register_method, render_options
+from .methods import Setup, register_method, render_options, transform_generator
 from .pixel import pixel_param
 
 
@@ -49,12 +49,6 @@ def _size(cfg: DictConfig, clf: Classifier) -> int:
     return int(cfg.method.get("size") or clf.input_size)
 
 
-def _gen(cfg: DictConfig, device, offset: int = 1) -> torch.Generator:
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(cfg.seed) + offset)
-    return g
-
-
 def _image(cfg: DictConfig, key: str, size: int) -> torch.Tensor:
     path = cfg.method.get(key)
     if not path:
@@ -65,15 +59,7 @@ def _image(cfg: DictConfig, key: str, size: int) -> torch.Tensor:
 
 
 def _transforms(cfg: DictConfig, device) -> list:
-    t = cfg.method.get("transforms") or {}
-    return T.standard(
-        _gen(cfg, device),
-        pad_px=int(t.get("pad", 0) or 0),
-        jitter_px=int(t.get("jitter", 0) or 0),
-        scales=list(t.get("scale") or []),
-        degrees=list(t.get("rotate") or []),
-        jitter_after=int(t.get("jitter_after", 0) or 0),
-    )
+    return T.from_config(cfg.method.get("transforms"), transform_generator(cfg))
 
 
 def _penalty(m: DictConfig):

@@ -14,6 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from . import transforms as T
 from .classifiers import Classifier
 from .params import Param, generator_prior
 
@@ -50,13 +51,21 @@ def render_options(node: DictConfig) -> dict:
     return {k: node[k] for k in keys if k in node and node[k] is not None}
 
 
+def transform_generator(cfg: DictConfig, offset: int = 1) -> torch.Generator:
+    """The seeded CPU generator of a run's random transforms (shared by the batch rows)."""
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(cfg.seed) + offset)
+    return g
+
+
 @register_method("generator_prior")
 def _generator_prior(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
     """Despraz et al. 2017: the generator config (``generator=untrained|dae``) says everything."""
     g = cfg.generator
     kw = OmegaConf.to_container(g.param, resolve=True)
     param = generator_prior(n, seed=cfg.seed, device=device, **kw)
-    return Setup(param, instantiate(g.optimizer), render_options(g))
+    transforms = T.from_config(g.get("transforms"), transform_generator(cfg))
+    return Setup(param, instantiate(g.optimizer), {**render_options(g), "transforms": transforms})
 
 
 from . import baselines  # noqa: E402,F401

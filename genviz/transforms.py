@@ -8,7 +8,7 @@ row i of a batch sees exactly what a one-target run with the same seed sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -108,3 +108,16 @@ def standard(
     if jitter_after:
         out.append(jitter(jitter_after, gen))
     return out
+
+
+def from_config(node: Mapping | None, gen: torch.Generator) -> list[Transform]:
+    """``{pad, jitter, scale, rotate, jitter_after}`` (a config's ``transforms:`` block) -> chain."""
+    t = node or {}
+    return standard(
+        gen,
+        pad_px=int(t.get("pad", 0) or 0),
+        jitter_px=int(t.get("jitter", 0) or 0),
+        scales=list(t.get("scale") or []),
+        degrees=list(t.get("rotate") or []),
+        jitter_after=int(t.get("jitter_after", 0) or 0),
+    )

@@ -105,3 +105,16 @@ def test_median_of_snapshots_and_early_stopping():
     )[0]
     assert res["steps"] < 200  # a plateau (no 10x improvement) stops it early
     assert res["status"] == "ok"
+
+
+def test_generator_transforms_are_applied_and_seeded():
+    """generator.transforms (the baselines' pad/jitter/scale/rotate block) reaches the engine:
+    the same run with transforms differs from the plain one, still raises the target, and
+    repeats exactly under the same seed."""
+    tf = ["+generator.transforms={pad: 2, jitter: 2, scale: [0.9, 1.1], rotate: [-5, 5]}"]
+    base = ["target=channel:relu2:3", "generator.steps=25", "seed=1"]
+    plain = _run(base)[0]
+    a, b = _run(base + tf)[0], _run(base + tf)[0]
+    assert torch.equal(a["tensor"], b["tensor"])
+    assert not torch.allclose(a["tensor"], plain["tensor"], atol=1e-3)
+    assert a["history"][-1] > 1.2 * a["history"][0] and a["status"] == "ok"
