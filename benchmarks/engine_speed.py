@@ -1,7 +1,7 @@
 """Engine speed: one step of genviz.engine.render vs a bare PyTorch loop, and batching.
 
     python benchmarks/engine_speed.py [--steps 5] [--classifiers efficientnet_lite0 vgg16]
-                                      [--batches 1 2 4 8 16] [--channels-last]
+                                      [--batches 1 2 4 8 16] [--channels-last] [--compile]
 
 VGG16 runs with random weights (no download needed; the cost is the same).
 The "pretrained" mode uses a randomly initialized paper-size decoder as a
@@ -49,11 +49,11 @@ def make_classifier(name):
     return vgg16(pretrained=False) if name == "vgg16" else build_classifier(name)
 
 
-def engine_time(clf, mode, batch, steps, channels_last=False):
-    param = generator_prior(batch, channels_last=channels_last, **MODES[mode])
+def engine_time(clf, mode, batch, steps, channels_last=False, compile=False):
+    param = generator_prior(batch, channels_last=channels_last, compile=compile, **MODES[mode])
     bo = BatchObjective([class_(i) for i in range(batch)], lam=0.01)
-    render(param, bo, clf, optimizer_for(mode), steps=1, progress=False)  # warm-up
-    param = generator_prior(batch, channels_last=channels_last, **MODES[mode])
+    render(param, bo, clf, optimizer_for(mode), steps=2 if compile else 1, progress=False)  # warm-up
+    param = generator_prior(batch, channels_last=channels_last, compile=compile, **MODES[mode])
     t = time.perf_counter()
     render(param, bo, clf, optimizer_for(mode), steps=steps, progress=False, check_every=10)
     return (time.perf_counter() - t) / steps
@@ -92,6 +92,7 @@ def main():
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     ap.add_argument("--batch-classifier", default="efficientnet_lite0")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the generator")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, steps {args.steps}\n")
     print("| classifier | mode | engine s/step | bare loop s/step | ratio |")
@@ -99,7 +100,7 @@ def main():
     for name in args.classifiers:
         clf = make_classifier(name)
         for mode in args.modes:
-            e = engine_time(clf, mode, 1, args.steps, args.channels_last)
+            e = engine_time(clf, mode, 1, args.steps, args.channels_last, args.compile)
             b = bare_time(clf, mode, 1, args.steps)
             print(f"| {name} | {mode} | {e:.3f} | {b:.3f} | {e / b:.3f} |", flush=True)
     clf = make_classifier(args.batch_classifier)
@@ -107,7 +108,7 @@ def main():
     print("| mode | " + " | ".join(f"B={b}" for b in args.batches) + " |")
     print("|---|" + "---|" * len(args.batches))
     for mode in args.modes:
-        cells = [engine_time(clf, mode, b, args.steps, args.channels_last) / b for b in args.batches]
+        cells = [engine_time(clf, mode, b, args.steps, args.channels_last, args.compile) / b for b in args.batches]
         print(f"| {mode} | " + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
 
 

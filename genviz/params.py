@@ -9,6 +9,7 @@ own parameters, so a batch gives the same images as one-by-one runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ import torch
 from torch import nn
 
 from .generator import Decoder, decoder_from_checkpoint, to_pixels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +60,24 @@ def _init_alpha(init: str, batch: int, n: int, gen: torch.Generator, device) -> 
     return a.repeat(batch, 1).requires_grad_(True)
 
 
+def _compiled(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``torch.compile(net)``, falling back to the eager module (with one warning) where the
+    compiler cannot run (no C++ toolchain, an unsupported platform...)."""
+    state = {"fn": torch.compile(net)}
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        try:
+            return state["fn"](x)
+        except Exception as e:
+            if state["fn"] is net:
+                raise
+            log.warning("torch.compile failed (%s: %s); running the generator eagerly", type(e).__name__, e)
+            state["fn"] = net
+            return net(x)
+
+    return run
+
+
 def build_decoder(decoder: dict | None, checkpoint: str | None) -> Decoder:
     if checkpoint:
         return decoder_from_checkpoint(checkpoint)
@@ -75,12 +96,15 @@ def generator_prior(
     seed: int = 0,
     device="cpu",
     channels_last: bool = False,
+    compile: bool = False,
 ) -> Param:
     """The paper's coupled generator: code = ReLU?(eps(f) * alpha) -> decoder -> image.
 
     ``mode="pretrained"``: a frozen (DAE) decoder, only alpha is optimized.
     ``mode="untrained"``: a randomly initialized decoder per target whose weights
     are optimized with alpha (B decoders run as one grouped network).
+    ``channels_last`` / ``compile`` (``torch.compile``, fusing the decoder's memory-bound
+    BatchNorm/ReLU/upsampling) are speed levers; see benchmarks/results/engine.md.
     """
     noise = {"kind": "multiplicative", "mean": 1.0, "std": 0.05, **(noise or {})}
     alpha = {"init": "ones", "relu": True, **(alpha or {})}
@@ -121,10 +145,11 @@ def generator_prior(
         c = f() * a
         return torch.relu(c) if use_relu else c
 
+    run = _compiled(net) if compile else net
     if mode == "untrained":
-        image_fn = lambda: to_pixels(net(code().reshape(1, -1)))
+        image_fn = lambda: to_pixels(run(code().reshape(1, -1)))
     else:
-        image_fn = lambda: to_pixels(net(code()))
+        image_fn = lambda: to_pixels(run(code()))
 
     w = float(penalty["weight"])
     if penalty["kind"] == "alpha_l2":

@@ -36,6 +36,7 @@ def test_pretrained_mode_only_moves_alpha_and_raises_activation(tmp_path):
         [
             "generator=dae",
             f"generator.param.checkpoint={ckpt}",
+            "generator.param.compile=false",
             "generator.steps=60",
             "generator.optimizer.lr=2",
             "generator.param.penalty.weight=1e-4",
@@ -61,7 +62,7 @@ def test_batch_equals_one_by_one_with_the_same_seed(tmp_path):
     targets = ["channel:relu2:3", "class:1", "neuron:relu1:2"]
     ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt")
     for mode, steps, atol in (
-        (["generator=dae", f"generator.param.checkpoint={ckpt}"], 15, 1e-5),
+        (["generator=dae", f"generator.param.checkpoint={ckpt}", "generator.param.compile=false"], 15, 1e-5),
         (_SGD, 15, 1e-4),
     ):
         batch = _run([*mode, f"target=[{','.join(targets)}]", f"generator.steps={steps}", "seed=3"])
@@ -118,3 +119,11 @@ def test_generator_transforms_are_applied_and_seeded():
     assert torch.equal(a["tensor"], b["tensor"])
     assert not torch.allclose(a["tensor"], plain["tensor"], atol=1e-3)
     assert a["history"][-1] > 1.2 * a["history"][0] and a["status"] == "ok"
+
+
+def test_compiled_generator_matches_eager():
+    """generator.param.compile=true (torch.compile) renders the image the eager generator does."""
+    base = ["target=channel:relu2:3", "generator.steps=6", "seed=2"]
+    eager = _run(base)[0]["tensor"]
+    compiled = _run(base + ["generator.param.compile=true"])[0]["tensor"]
+    assert torch.allclose(eager, compiled, atol=1e-3)
