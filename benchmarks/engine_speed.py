@@ -108,7 +108,9 @@ def main():
     print("| mode | " + " | ".join(f"B={b}" for b in args.batches) + " |")
     print("|---|" + "---|" * len(args.batches))
     for mode in args.modes:
-        cells = [engine_time(clf, mode, b, args.steps, args.channels_last, args.compile) / b for b in args.batches]
+        cells = [
+            engine_time(clf, mode, b, args.steps, args.channels_last, args.compile) / b for b in args.batches
+        ]
         print(f"| {mode} | " + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
 
 

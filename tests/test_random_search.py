@@ -50,9 +50,19 @@ def test_sweep_end_to_end_and_ranking(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     p = subprocess.run(
         [
-            sys.executable, "visualize.py", "-m", "hydra/sweeper=random", "hydra.sweeper.trials=3",
-            "hydra.sweeper.seed=4", f"hydra.sweep.dir={sweep}", "classifier=tiny", "method=pixel",
-            "method.steps=4", "method.size=16", "progress=false", "target=[class:1,class:2]",
+            sys.executable,
+            "visualize.py",
+            "-m",
+            "hydra/sweeper=random",
+            "hydra.sweeper.trials=3",
+            "hydra.sweeper.seed=4",
+            f"hydra.sweep.dir={sweep}",
+            "classifier=tiny",
+            "method=pixel",
+            "method.steps=4",
+            "method.size=16",
+            "progress=false",
+            "target=[class:1,class:2]",
             "method.lr=tag(log,interval(0.01,1))",
         ],  # fmt: skip
         cwd=ROOT,
