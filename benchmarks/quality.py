@@ -7,7 +7,9 @@ them with an independent classifier (genviz/evaluation.py).
 
 Methods (skipped with a note when their config or checkpoint is missing):
   dae                generator prior, pretrained decoder  (--checkpoint, default runs/dae_cpu_small/...)
-  untrained          generator prior, untrained generator
+  untrained          generator prior, untrained generator (the paper's, Table 1)
+  untrained_small    the same at 1/8 width, 7x7 code (conf/generator/untrained_small.yaml)
+  untrained_fast     improved configuration: untrained_small without code noise, lr 0.01
   pixel              method=pixel
   pixel_regularized  method=pixel_regularized
   fourier            method=fourier
@@ -60,7 +62,8 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
         ["method=generator_prior", "generator=dae", f"generator.param.checkpoint={ck}"],
         None if ck.exists() else f"no DAE checkpoint at {checkpoint}",
     )
-    out["untrained"] = (["method=generator_prior", "generator=untrained"], None)
+    for g in ("untrained", "untrained_small", "untrained_fast"):
+        out[g] = (["method=generator_prior", f"generator={g}"], None)
     for m in ("pixel", "pixel_regularized", "fourier"):
         missing = not (conf / "method" / f"{m}.yaml").exists()
         out[m] = ([f"method={m}"], f"no conf/method/{m}.yaml yet" if missing else None)
@@ -148,6 +151,7 @@ def main(argv=None) -> int:
                 "own_prob": sum(r["prob"] for r in results) / len(results),
                 "dead": sum(r["status"] != "ok" for r in results),
                 "s_per_image": wall / len(results),
+                "per_class": [(r["class_rank"], r["plausibility"]) for r in scored],
             }
         )
         print(fmt_row(rows[-1]), flush=True)
@@ -208,6 +212,21 @@ def write_md(path: Path, rows, notes, args, classes, command) -> None:
         *[fmt_row(r) for r in rows],
         "",
     ]
+    if rows:
+        md += [
+            "Per class: the evaluator's rank of the intended class (1 = its top-1 guess) / the "
+            "plausibility rank of the class's real image (1-1000).",
+            "",
+            "| class | " + " | ".join(r["method"] for r in rows) + " |",
+            "|---|" + "---|" * len(rows),
+            *[
+                f"| {c} | "
+                + " | ".join(f"{r['per_class'][k][0]} / {fmt(r['per_class'][k][1], 0)}" for r in rows)
+                + " |"
+                for k, c in enumerate(classes)
+            ],
+            "",
+        ]
     if notes:
         md += ["Not run:", "", *[f"- {n}" for n in notes], ""]
     path.parent.mkdir(parents=True, exist_ok=True)
