@@ -7,6 +7,7 @@ them with an independent classifier (genviz/evaluation.py).
 
 Methods (skipped with a note when their config or checkpoint is missing):
   dae                generator prior, pretrained decoder  (--checkpoint, default runs/dae_cpu_small/...)
+  dae_fast           improved configuration: the same decoder, Adam lr 0.05 on a signed alpha, 300 steps
   untrained          generator prior, untrained generator (the paper's, Table 1)
   untrained_small    the same at 1/8 width, 7x7 code (conf/generator/untrained_small.yaml)
   untrained_fast     improved configuration: untrained_small without code noise, lr 0.01
@@ -58,10 +59,11 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
     conf = ROOT / "conf"
     out = {}
     ck = Path(checkpoint) if Path(checkpoint).is_absolute() else ROOT / checkpoint
-    out["dae"] = (
-        ["method=generator_prior", "generator=dae", f"generator.param.checkpoint={ck}"],
-        None if ck.exists() else f"no DAE checkpoint at {checkpoint}",
-    )
+    for g in ("dae", "dae_fast"):
+        out[g] = (
+            ["method=generator_prior", f"generator={g}", f"generator.param.checkpoint={ck}"],
+            None if ck.exists() else f"no DAE checkpoint at {checkpoint}",
+        )
     for g in ("untrained", "untrained_small", "untrained_fast"):
         out[g] = (["method=generator_prior", f"generator={g}"], None)
     for m in ("pixel", "pixel_regularized", "fourier"):
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
         "--classes", type=int, default=len(CLASSES), help=f"first N of the {len(CLASSES)} classes"
     )
     ap.add_argument("--steps", type=int, default=None, help="override every method's steps (reduced run)")
-    ap.add_argument("--methods", default="dae,untrained,pixel,pixel_regularized,fourier")
+    ap.add_argument("--methods", default="dae,dae_fast,untrained,untrained_fast,pixel,pixel_regularized,fourier")
     ap.add_argument("--classifier", default="efficientnet_lite0")
     ap.add_argument("--evaluator", default="efficientnet_lite1")
     ap.add_argument("--checkpoint", default=DEFAULT_CKPT)

@@ -36,12 +36,14 @@ from genviz.images import grid  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name")
-    ap.add_argument("overrides", nargs="*", help="visualize.py overrides (after --)")
     ap.add_argument("--classes", type=int, default=len(CLASSES))
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--log", default=str(ROOT / "benchmarks/results/variants.log"))
     ap.add_argument("--images", default=str(ROOT / "outputs/benchmarks/variants"))
-    args = ap.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = ap.parse_args(argv[:cut])
+    args.overrides = argv[cut + 1 :]
     if not 1 <= args.classes <= len(CLASSES):
         ap.error(f"--classes must be in 1..{len(CLASSES)}")
 
