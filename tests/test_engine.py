@@ -127,3 +127,48 @@ def test_compiled_generator_matches_eager():
     eager = _run(base)[0]["tensor"]
     compiled = _run(base + ["generator.param.compile=true"])[0]["tensor"]
     assert torch.allclose(eager, compiled, atol=1e-3)
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "optimizer":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_improved_configs_differ_from_the_paper_modes_only_where_documented():
+    from omegaconf import OmegaConf
+
+    def gen(name):
+        return _flat(OmegaConf.to_container(compose_cfg("visualize", [f"generator={name}"]).generator))
+
+    def diff(a, b):
+        return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+    assert diff(gen("dae"), gen("dae_fast")) == {
+        "optimizer", "param.alpha.relu", "param.penalty.mean", "steps", "final"
+    }  # fmt: skip
+    assert gen("dae_fast")["optimizer"]["_target_"] == "torch.optim.Adam"
+    assert "momentum" not in gen("dae_fast")["optimizer"]
+    fast, small = gen("untrained_fast"), gen("untrained_small")
+    assert diff(small, fast) == {"param.noise.kind", "optimizer"}
+    assert fast["param.noise.kind"] == "none" and fast["optimizer"]["lr"] == 0.01
+
+
+def test_dae_fast_raises_the_target_activation(tmp_path):
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt")
+    res = _run(
+        [
+            "generator=dae_fast",
+            f"generator.param.checkpoint={ckpt}",
+            "generator.param.compile=false",
+            "generator.param.penalty.weight=1e-4",  # the tiny net's activations are ~0.1
+            "generator.steps=30",
+            "target=[channel:relu2:1,layer:relu2]",
+        ]
+    )
+    for r in res:
+        assert r["status"] == "ok" and r["history"][-1] > 1.1 * r["history"][0], r["history"]
