@@ -86,7 +86,9 @@ def main(argv=None) -> int:
         "--classes", type=int, default=len(CLASSES), help=f"first N of the {len(CLASSES)} classes"
     )
     ap.add_argument("--steps", type=int, default=None, help="override every method's steps (reduced run)")
-    ap.add_argument("--methods", default="dae,dae_fast,untrained,untrained_fast,pixel,pixel_regularized,fourier")
+    ap.add_argument(
+        "--methods", default="dae,dae_fast,untrained,untrained_fast,pixel,pixel_regularized,fourier"
+    )
     ap.add_argument("--classifier", default="efficientnet_lite0")
     ap.add_argument("--evaluator", default="efficientnet_lite1")
     ap.add_argument("--checkpoint", default=DEFAULT_CKPT)
