@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name")
     ap.add_argument("--classes", type=int, default=len(CLASSES))
+    ap.add_argument("--class-list", default=None, help="comma-separated classes instead of the benchmark's")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--log", default=str(ROOT / "benchmarks/results/variants.log"))
     ap.add_argument("--images", default=str(ROOT / "outputs/benchmarks/variants"))
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     clf = build_classifier("efficientnet_lite0")
     evaluator = build_classifier("efficientnet_lite1")
     refs = reference_embeddings(evaluator, load_reference(None, evaluator.classes))
-    names = CLASSES[: args.classes]
+    names = args.class_list.split(",") if args.class_list else CLASSES[: args.classes]
     idx = [clf.classes.resolve(c) for c in names]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
