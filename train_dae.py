@@ -57,7 +57,14 @@ def train(cfg: DictConfig) -> dict:
     model: pl.LightningModule = hydra.utils.instantiate(cfg.dae)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer_kwargs = {}
+    if not model.automatic_optimization and cfg.trainer.get("gradient_clip_val"):
+        # Lightning refuses gradient clipping in the Trainer with manual optimization
+        model.grad_clip = float(cfg.trainer.gradient_clip_val)
+        trainer_kwargs["gradient_clip_val"] = None
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
+    )
 
     _save_config(cfg, output_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -25,11 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality import CLASSES  # noqa: E402
-
-from genviz.classifiers import build_classifier  # noqa: E402
-from genviz.evaluation import load_reference, reference_embeddings, score, summarize  # noqa: E402
-from genviz.images import grid  # noqa: E402
+from quality import scored_row  # noqa: E402
+from variant import add_common_args, record, setup  # noqa: E402
 
 
 class Normalized(torch.nn.Module):
@@ -45,13 +42,9 @@ class Normalized(torch.nn.Module):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--classes", type=int, default=len(CLASSES))
-    ap.add_argument("--class-list", default=None)
+    add_common_args(ap)
     ap.add_argument("--steps", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--name", default="lucent_reference")
-    ap.add_argument("--log", default=str(ROOT / "benchmarks/results/variants.log"))
-    ap.add_argument("--images", default=str(ROOT / "outputs/benchmarks/variants"))
     args = ap.parse_args(argv)
     try:
         if "IPython" not in sys.modules:  # Lucent imports it only for notebook display
@@ -69,23 +62,17 @@ def main(argv=None) -> int:
         )
 
     torch.manual_seed(0)
-    clf = build_classifier("efficientnet_lite0")
-    evaluator = build_classifier("efficientnet_lite1")
-    refs = reference_embeddings(evaluator, load_reference(None, evaluator.classes))
-    names = args.class_list.split(",") if args.class_list else CLASSES[: args.classes]
-    idx = [clf.classes.resolve(c) for c in names]
+    clf, evaluator, refs, names, idx = setup(ap, args)
     model = Normalized(clf).eval()
-
     t0 = time.perf_counter()
     images = []
     for start in range(0, len(idx), args.batch_size):
         chunk = idx[start : start + args.batch_size]
-        n = len(chunk)
         obj = sum(objectives.channel("net_classifier", c, batch=i) for i, c in enumerate(chunk))
         out = render.render_vis(
             model,
             obj,
-            param_f=functools.partial(param.image, 224, batch=n),
+            param_f=functools.partial(param.image, 224, batch=len(chunk)),
             thresholds=(args.steps,),
             preprocess=False,
             progress=False,
@@ -95,19 +82,10 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
     images = torch.cat(images)
     with torch.no_grad():
-        own = torch.softmax(model(images), -1)[torch.arange(len(idx)), torch.tensor(idx)].mean().item()
-    s = summarize(score(evaluator, images, [[i] for i in idx], refs))
-    out = Path(args.images) / f"{args.name}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    grid(list(images), [c[:12] for c in names]).save(out)
-    line = (
-        f"{args.name:28s} n {len(idx)} top1 {s['top1']:.2f} top5 {s['top5']:.2f} prob {s['prob']:.3f} "
-        f"plaus_med {s['plausibility_median']:.0f} plaus_mean {s['plausibility_mean']:.1f} own {own:.3f} "
-        f"dead 0 s/img {wall / len(idx):.1f} | Lucent render_vis, {args.steps} steps"
-    )
-    print(line, flush=True)
-    with open(args.log, "a") as fh:
-        fh.write(line + "\n")
+        probs = torch.softmax(model(images), -1)[torch.arange(len(idx)), torch.tensor(idx)]
+    results = [{"tensor": x, "prob": p.item(), "status": "ok"} for x, p in zip(images, probs)]
+    row = scored_row(evaluator, refs, idx, results, wall)
+    record(args, args.name, names, results, row, f"Lucent render_vis, {args.steps} steps")
     return 0
 
 

@@ -14,6 +14,20 @@ Losses (``loss=``):
   place (which is what MSE averages away).
 - ``mse+grad``: MSE + ``hf_weight`` x L1 of the differences of image gradients.
 
+Recipes beyond the paper (each off by default, so ``dae=paper`` is the paper):
+
+- ``encoder.kind=trunk``: a frozen pretrained classifier trunk + a small trainable head
+  (:mod:`genviz.encoders`).
+- ``perceptual.weight > 0``: + weight x the distance of a frozen classifier's features at
+  ``perceptual.layers`` between reconstruction and clean image, each divided by the clean
+  image's mean square (Dosovitskiy & Brox 2016).  ``mse_weight`` scales the pixel MSE.
+- ``adversarial.weight > 0``: + weight x a hinge GAN loss from a small patch discriminator
+  (:class:`genviz.discriminator.PatchDiscriminator`), trained in the same step with its own
+  optimizer (Lightning manual optimization; the gradient clipping moves into the module).
+- Code statistics: the per-dimension mean and standard deviation of the training codes
+  (an exponential moving average) are buffers ``code_mean`` / ``code_std``, saved in every
+  checkpoint; ``visualize.py`` can start from them and keep the optimized code in their range.
+
 Checkpoint contract (read by :func:`genviz.generator.decoder_from_checkpoint`):
 ``hyper_parameters["decoder"]`` is a plain dict of Decoder kwargs and the decoder
 weights are under ``decoder.*``.
@@ -27,7 +41,10 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from genviz.generator import Decoder, Encoder, from_pixels, to_pixels
+from genviz.discriminator import PatchDiscriminator, hinge_d_loss
+from genviz.encoders import build_encoder, frozen_features
+from genviz.generator import Decoder, from_pixels, to_pixels
+from genviz.trunk import normalized_distance
 
 LOSSES = ("paper", "mse+fft", "mse+grad")
 
@@ -90,11 +107,22 @@ class DAE(pl.LightningModule):
         min_lr_ratio: float = 0.01,
         step_size: int = 1000,
         gamma: float = 0.5,
+        mse_weight: float = 1.0,
+        perceptual: dict | None = None,
+        adversarial: dict | None = None,
+        code_stats_momentum: float = 0.01,
     ):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"dae loss must be one of {LOSSES}, got {loss!r}")
         decoder, encoder = _plain(decoder or {}), _plain(encoder or {})
+        perceptual = {
+            "weight": 0.0,
+            "classifier": "efficientnet_lite0",
+            "layers": [],
+            **_plain(perceptual or {}),
+        }
+        adversarial = {"weight": 0.0, "channels": 32, "lr": 2e-4, **_plain(adversarial or {})}
         if "channels" in decoder:
             decoder["channels"] = [int(c) for c in decoder["channels"]]
         self.save_hyperparameters()  # picks up the plain dicts above
@@ -105,8 +133,29 @@ class DAE(pl.LightningModule):
                 f"decoder {decoder} outputs {out} px but image_size={image_size}; with layout='same' "
                 "the output is code_size * 2**len(channels)"
             )
-        encoder = {**encoder, "image_size": image_size, "code_dim": self.decoder.code_dim}
-        self.encoder = Encoder(**encoder)
+        frozen: dict = {}  # frozen networks by name, shared by the encoder trunk and the perceptual loss
+        self.encoder = build_encoder(
+            encoder, image_size, self.decoder.code_channels, self.decoder.code_size, frozen
+        )
+        self.perceptual = None
+        if float(perceptual["weight"]) > 0:
+            self.perceptual = frozen_features(perceptual["classifier"], frozen)
+            self.perceptual_layers = self.perceptual.check(perceptual["layers"])
+        self.discriminator = None
+        if float(adversarial["weight"]) > 0:
+            self.discriminator = PatchDiscriminator(int(adversarial["channels"]))
+            self.automatic_optimization = False
+        self.grad_clip: float | None = None  # manual optimization clips here (set by train_dae)
+        n = self.decoder.code_dim
+        self.register_buffer("code_mean", torch.zeros(n))
+        self.register_buffer("code_std", torch.ones(n))
+        self.register_buffer("code_count", torch.zeros((), dtype=torch.long))
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints written before the code statistics existed still resume."""
+        state = checkpoint.get("state_dict", {})
+        for k in ("code_mean", "code_std", "code_count"):
+            state.setdefault(k, getattr(self, k).clone())
 
     # ------------------------------------------------------------------ model
     def forward(self, x_std: torch.Tensor) -> torch.Tensor:
@@ -125,29 +174,79 @@ class DAE(pl.LightningModule):
         return noisy, to_pixels(self(from_pixels(noisy)))
 
     def compute_loss(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        hp = self.hparams
         mse = F.mse_loss(recon, target)
-        out = {"mse": mse, "loss": mse}
-        if self.hparams.loss == "mse+fft":
+        out = {"mse": mse}
+        loss = hp.mse_weight * mse
+        if hp.loss == "mse+fft":
             out["hf"] = fft_amplitude_l1(recon, target)
-        elif self.hparams.loss == "mse+grad":
+        elif hp.loss == "mse+grad":
             out["hf"] = gradient_l1(recon, target)
         if "hf" in out:
-            out["loss"] = mse + self.hparams.hf_weight * out["hf"]
+            loss = loss + hp.hf_weight * out["hf"]
+        if self.perceptual is not None:
+            layers = self.perceptual_layers
+            fr = self.perceptual(to_pixels(recon), layers)
+            with torch.no_grad():
+                ft = self.perceptual(to_pixels(target), layers)
+            out["perceptual"] = sum(normalized_distance(fr[k], ft[k]) for k in layers) / len(layers)
+            loss = loss + hp.perceptual["weight"] * out["perceptual"]
+        out["loss"] = loss
         return out
 
-    def _step(self, batch):
+    @torch.no_grad()
+    def update_code_stats(self, code: torch.Tensor) -> None:
+        """Exponential moving average of the per-dimension code mean and standard deviation."""
+        code = code.detach().float()
+        mean, std = code.mean(0), code.std(0, unbiased=False) if len(code) > 1 else torch.zeros_like(code[0])
+        m = 1.0 if int(self.code_count) == 0 else float(self.hparams.code_stats_momentum)
+        # mix second moments so that the spread between batch means is kept
+        second = (self.code_std**2 + self.code_mean**2).lerp(std**2 + mean**2, m)
+        self.code_mean.lerp_(mean, m)
+        self.code_std.copy_((second - self.code_mean**2).clamp_min(0).sqrt())
+        self.code_count += len(code)
+
+    def _step(self, batch, train: bool = False):
         pixels = batch[0] if isinstance(batch, list | tuple) else batch
         target = from_pixels(pixels)
-        recon = self(from_pixels(self.add_noise(pixels)))
+        code = self.encoder(from_pixels(self.add_noise(pixels)))
+        if train:
+            self.update_code_stats(code)
+        recon = self.decoder(code)
         return pixels, recon, self.compute_loss(recon, target)
 
     # ------------------------------------------------------------ lightning
     def training_step(self, batch, batch_idx):
-        pixels, _, losses = self._step(batch)
+        pixels, recon, losses = self._step(batch, train=True)
         n = len(pixels)
+        if self.discriminator is not None:
+            losses.update(self._adversarial_step(recon, from_pixels(pixels), losses["loss"]))
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=n)
-        return losses["loss"]
+        return losses["loss"] if self.automatic_optimization else None
+
+    def _adversarial_step(self, recon, target, recon_loss) -> dict[str, torch.Tensor]:
+        """Manual optimization: one generator step (reconstruction + adversarial), one
+        discriminator step (hinge loss), one scheduler step."""
+        opt_g, opt_d = self.optimizers()
+        w = float(self.hparams.adversarial["weight"])
+        self.discriminator.requires_grad_(False)
+        g_adv = -self.discriminator(recon).mean()
+        loss = recon_loss + w * g_adv
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip:
+            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        opt_g.step()
+        self.discriminator.requires_grad_(True)
+        d_loss = hinge_d_loss(self.discriminator(target), self.discriminator(recon.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        sched = self.lr_schedulers()
+        if sched is not None:
+            (sched[0] if isinstance(sched, list) else sched).step()
+        return {"loss": loss.detach(), "g_adv": g_adv.detach(), "d_loss": d_loss.detach()}
 
     def validation_step(self, batch, batch_idx):
         pixels, recon, losses = self._step(batch)
@@ -155,9 +254,14 @@ class DAE(pl.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True, batch_size=n)
         self.log("val/psnr", psnr(to_pixels(recon), pixels), prog_bar=True, sync_dist=True, batch_size=n)
 
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        """What the reconstruction optimizer trains: the encoder (its head, for a frozen
+        trunk) and the decoder; never the frozen trunk, never the discriminator."""
+        return [*self.encoder.parameters(), *self.decoder.parameters()]
+
     def configure_optimizers(self):
         hp = self.hparams
-        params = self.parameters()
+        params = self.generator_parameters()
         if hp.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         elif hp.optimizer == "adamw":
@@ -166,8 +270,13 @@ class DAE(pl.LightningModule):
             opt = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, nesterov=True, weight_decay=hp.weight_decay)
         else:
             raise ValueError(f"dae optimizer must be adam, adamw or sgd, got {hp.optimizer!r}")
+        opts = [opt]
+        if self.discriminator is not None:
+            opts.append(
+                torch.optim.Adam(self.discriminator.parameters(), lr=hp.adversarial["lr"], betas=(0.5, 0.999))
+            )
         if hp.scheduler in (None, "none", "constant") and not hp.warmup_steps:
-            return opt
+            return opts if len(opts) > 1 else opt
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warm = int(hp.warmup_steps)
 
@@ -184,4 +293,6 @@ class DAE(pl.LightningModule):
             raise ValueError(f"dae scheduler must be cosine, step or none, got {hp.scheduler!r}")
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        if len(opts) > 1:
+            return opts, [{"scheduler": sched, "interval": "step"}]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

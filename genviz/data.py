@@ -44,13 +44,23 @@ def _is_image(p: Path) -> bool:
 def imagenet_wnids(classes: Sequence[int] | str) -> list[str]:
     """WordNet ids of ImageNet-1k classes, offline (timm's class table).
 
-    ``classes``: a list of indices or a ``"first-last"`` inclusive range string.
+    ``classes``: a list of indices, a ``"first-last"`` inclusive range string, or ``"even"`` /
+    ``"odd"`` (the classes of even / odd index: genviz's held-out protocol trains decoders on
+    the even ones and measures them on the odd ones).
     """
     from timm.data import ImageNetInfo
 
     if isinstance(classes, str):
-        lo, hi = (int(x) for x in classes.split("-"))
-        classes = range(lo, hi + 1)
+        if classes in ("even", "odd"):
+            classes = range(classes == "odd", 1000, 2)
+        else:
+            try:
+                lo, hi = (int(x) for x in classes.split("-"))
+            except ValueError:
+                raise ValueError(
+                    f"data.classes must be a list of indices, 'first-last', 'even' or 'odd', got {classes!r}"
+                ) from None
+            classes = range(lo, hi + 1)
     info = ImageNetInfo()
     return [info.index_to_label_name(int(i)) for i in classes]
 
@@ -65,6 +75,9 @@ def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, s
             raise DataRootError(f"data folder {str(root)!r} does not exist; {README_HINT}")
     if layout == "folder":
         files = [p for p in root.rglob("*") if p.is_file() and _is_image(p)]
+        if classes is not None:  # ImageNet classes, by a wnid prefix of the file or folder name
+            wanted = set(imagenet_wnids(classes))
+            files = [p for p in files if p.name.split("_")[0] in wanted or p.parent.name in wanted]
     elif layout in ("imagefolder", "imagenet"):
         if layout == "imagenet" and (root / "train").is_dir():
             root = root / "train"
@@ -154,6 +167,8 @@ class ImageDataModule(pl.LightningDataModule):
         val_size: int | None = None,
         seed: int = 0,
         flip: bool = True,
+        crop_scale: Sequence[float] | None = None,
+        color_jitter: float = 0.0,
         check: str = "decode",
         cache: bool = False,
         max_images: int | None = None,
@@ -168,17 +183,28 @@ class ImageDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_fraction, self.val_size, self.seed = val_fraction, val_size, seed
         self.flip, self.check, self.cache, self.max_images = flip, check, cache, max_images
+        self.crop_scale = tuple(float(v) for v in crop_scale) if crop_scale else None
+        self.color_jitter = float(color_jitter)
         self.unreadable: list[Path] = []
         self.train_set = self.val_set = None
 
     def transforms(self, train: bool):
-        t = [T.Resize(self.resize, antialias=True)]
-        if train:
-            t.append(T.RandomCrop(self.image_size))
-            if self.flip:
-                t.append(T.RandomHorizontalFlip())
+        """Evaluation: resize + centre crop.  Training: resize + random crop, or with ``crop_scale``
+        a random resized crop over that range of areas (many distinct views of few photos),
+        then flips and colour jitter (brightness, contrast, saturation and a quarter as much hue)."""
+        if not train:
+            return T.Compose(
+                [T.Resize(self.resize, antialias=True), T.CenterCrop(self.image_size), T.ToTensor()]
+            )
+        if self.crop_scale:
+            t = [T.RandomResizedCrop(self.image_size, scale=self.crop_scale, antialias=True)]
         else:
-            t.append(T.CenterCrop(self.image_size))
+            t = [T.Resize(self.resize, antialias=True), T.RandomCrop(self.image_size)]
+        if self.flip:
+            t.append(T.RandomHorizontalFlip())
+        if self.color_jitter > 0:
+            j = self.color_jitter
+            t.append(T.ColorJitter(j, j, j, j / 4))
         return T.Compose([*t, T.ToTensor()])
 
     def split(self) -> tuple[list[Path], list[Path]]:

@@ -8,6 +8,11 @@ mix of valid and same padding so that 5 -> 224 exactly:
 ``layout="same"`` keeps every conv size-preserving (output = h * 2**stages),
 which is what tiny test networks and reduced DAE configurations use.
 
+``upsample`` picks how each stage doubles the size: ``nearest`` (the paper; its blocky
+copies show as stripes in short optimizations), ``bilinear``, or learned: ``transposed``
+(a 4x4 stride-2 transposed conv) or ``pixelshuffle`` (a conv to 4x the channels, then
+sub-pixel rearrangement).
+
 ``groups=B`` builds B independent decoders in one network (grouped convs): the
 untrained-generator mode optimizes a separate generator per target without a
 Python loop over targets.
@@ -19,6 +24,7 @@ The decoder outputs an image in *ImageNet-standardized* space
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +71,27 @@ class Norm2d(nn.BatchNorm2d):
         return super().forward(x)
 
 
+UPSAMPLING = ("nearest", "bilinear", "transposed", "pixelshuffle")
+
+
+def upsampler(mode: str, channels: int, groups: int = 1) -> nn.Module:
+    """A x2 upsampling layer for ``channels * groups`` channels (groups stay independent)."""
+    c = channels * groups
+    if mode == "nearest":
+        return nn.Upsample(scale_factor=2, mode="nearest")
+    if mode == "bilinear":
+        return nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+    if mode == "transposed":
+        return nn.ConvTranspose2d(c, c, 4, stride=2, padding=1, groups=groups)
+    if mode == "pixelshuffle":  # each group's 4*channels outputs are contiguous, so it stays in its group
+        return nn.Sequential(nn.Conv2d(c, 4 * c, 3, padding=1, groups=groups), nn.PixelShuffle(2))
+    raise ValueError(f"generator upsample must be one of {', '.join(UPSAMPLING)}, got {mode!r}")
+
+
 class Decoder(nn.Module):
+    #: per-dimension {"mean", "std"} of the codes it was trained on (set by decoder_from_checkpoint)
+    code_stats: dict | None = None
+
     def __init__(
         self,
         code_channels: int = 128,
@@ -73,6 +99,7 @@ class Decoder(nn.Module):
         channels: Sequence[int] = PAPER_CHANNELS,
         layout: str = "paper",
         groups: int = 1,
+        upsample: str = "nearest",
     ):
         super().__init__()
         channels = tuple(int(c) for c in channels)
@@ -84,12 +111,12 @@ class Decoder(nn.Module):
                 "use layout='same' for other shapes"
             )
         self.code_channels, self.code_size = code_channels, code_size
-        self.channels, self.layout, self.groups = channels, layout, groups
+        self.channels, self.layout, self.groups, self.upsample = channels, layout, groups, upsample
         g = groups
         layers: list[nn.Module] = []
         cin = code_channels
         for s, cout in enumerate(channels):
-            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            layers.append(upsampler(upsample, cin, g))
             convs = _PAPER_CONVS[s] if layout == "paper" else ((3, 1), (3, 1))
             for k, pad in convs:
                 conv = (
@@ -196,31 +223,71 @@ def count_parameters(module: nn.Module, with_bn_buffers: bool = True) -> int:
     return n
 
 
-def decoder_from_checkpoint(path: str, map_location="cpu") -> Decoder:
-    """Load the decoder of a ``train_dae.py`` Lightning checkpoint.
+SHIPPED_DECODER = Path(__file__).resolve().parent / "weights" / "dae_trunk_lite0.pt"
+SHIPPED_NAMES = ("shipped", "default")
 
-    Format (shared with ``genviz.dae``): ``ckpt["hyper_parameters"]["decoder"]``
-    holds the Decoder kwargs, and the state dict keys ``decoder.*`` its weights.
+
+class CheckpointError(ValueError):
+    """A generator checkpoint that cannot be used (with what to do about it)."""
+
+
+def _read_checkpoint(path: str, map_location) -> dict:
+    import pickle
+
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused, it holds Python objects other than tensors and plain values, and "
+            f"loading those could run code ({str(e).splitlines()[0][:200]}). Re-save only "
+            "'hyper_parameters' (plain dicts) and 'state_dict' (tensors), as train_dae.py does."
+        ) from None
+    except Exception as e:  # truncated file, random bytes, not a torch file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} is not a genviz DAE checkpoint (a {type(ckpt).__name__}, not a dict)")
+    return ckpt
+
+
+def decoder_from_checkpoint(path: str | None = None, map_location="cpu") -> Decoder:
+    """Load the decoder of a ``train_dae.py`` checkpoint; ``None`` / ``"shipped"``: the one
+    genviz ships (``genviz/weights/dae_trunk_lite0.pt``, benchmarks/results/dae_trunk_lite0.md).
+
+    Format (shared with ``genviz.dae``): ``ckpt["hyper_parameters"]["decoder"]`` holds the
+    Decoder kwargs, the state dict keys ``decoder.*`` its weights, and (since the code
+    statistics exist) ``code_mean`` / ``code_std`` / ``code_count`` the training codes'
+    statistics, attached to the decoder as ``code_stats`` (``None`` when absent).
+    Loaded with ``weights_only=True``: a checkpoint cannot run code.
     """
     import os
 
-    if not path or not os.path.isfile(path):
-        what = (
-            "no generator checkpoint given"
-            if path in (None, "", "???")
-            else f"generator checkpoint not found: {path!r}"
-        )
+    if path in (None, "", *SHIPPED_NAMES):
+        path = str(SHIPPED_DECODER)
+        if not SHIPPED_DECODER.is_file():
+            raise FileNotFoundError(
+                f"the shipped decoder {path} is missing from this install; reinstall genviz, or "
+                "pass generator.param.checkpoint=PATH (a train_dae.py checkpoint)"
+            )
+    if path == "???" or not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{what}. Train one with `python train_dae.py` "
+            f"generator checkpoint not found: {path!r}. Train one with `python train_dae.py` "
             "(its run directory has checkpoints/last.ckpt) and pass generator.param.checkpoint=PATH, "
+            "leave generator.param.checkpoint unset for the decoder genviz ships, "
             "or use generator=untrained."
         )
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = _read_checkpoint(path, map_location)
     try:
         kwargs = dict(ckpt["hyper_parameters"]["decoder"])
-        state = {k[len("decoder.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("decoder.")}
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a genviz DAE checkpoint (missing {e})") from None
-    dec = Decoder(**kwargs)
-    dec.load_state_dict(state)
+        sd = ckpt["state_dict"]
+        state = {k[len("decoder.") :]: v for k, v in sd.items() if k.startswith("decoder.")}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{path} is not a genviz DAE checkpoint (missing {e})") from None
+    try:
+        dec = Decoder(**kwargs)
+        dec.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: its decoder does not load ({str(e).splitlines()[0][:300]})") from None
+    dec.code_stats = None
+    if "code_mean" in sd and int(sd.get("code_count", 0)) > 0:
+        dec.code_stats = {"mean": sd["code_mean"].float(), "std": sd["code_std"].float()}
     return dec.eval()

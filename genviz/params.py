@@ -48,7 +48,26 @@ def _noise_fn(kind: str, mean: float, std: float, n: int, gen: torch.Generator, 
     raise ValueError(f"noise kind must be additive, multiplicative or none, got {kind!r}")
 
 
-def _init_alpha(init: str, batch: int, n: int, gen: torch.Generator, device) -> torch.Tensor:
+def _need_stats(stats: dict | None, what: str) -> dict:
+    if stats is None:
+        raise ValueError(
+            f"{what} needs the code statistics of the decoder's training codes, and this decoder "
+            "has none (an untrained generator, or a checkpoint from before they were recorded). "
+            "Use generator.param.alpha.init=ones and generator.param.code_range.kind=none, or "
+            "retrain with train_dae.py (every checkpoint now records them)."
+        )
+    return stats
+
+
+def _init_alpha(
+    init: str, batch: int, n: int, gen: torch.Generator, device, stats: dict | None = None, scale: float = 1.0
+) -> torch.Tensor:
+    if init in ("mean", "sample"):  # start at the training codes' mean (+ a seeded draw of their spread)
+        st = _need_stats(stats, f"generator.param.alpha.init={init}")
+        a = st["mean"].to(device).view(1, n).clone()
+        if init == "sample":
+            a = a + scale * st["std"].to(device).view(1, n) * torch.randn(1, n, generator=gen, device=device)
+        return a.repeat(batch, 1).requires_grad_(True)
     if init == "ones":
         a = torch.ones(1, n, device=device)
     elif init == "glorot":  # Keras' default for the 1x1 locally connected layer: U(-sqrt(3), sqrt(3))
@@ -58,6 +77,21 @@ def _init_alpha(init: str, batch: int, n: int, gen: torch.Generator, device) -> 
     else:
         raise ValueError(f"alpha init must be ones, glorot or normal, got {init!r}")
     return a.repeat(batch, 1).requires_grad_(True)
+
+
+def _code_range(spec: dict, stats: dict | None, device) -> Callable | None:
+    """None, or a smooth map of every code dimension into mean +- sigma * std."""
+    if spec["kind"] == "none":
+        return None
+    if spec["kind"] != "stats":
+        raise ValueError(f"generator code_range kind must be 'none' or 'stats', got {spec['kind']!r}")
+    st = _need_stats(stats, "generator.param.code_range.kind=stats")
+    sigma = float(spec["sigma"])
+    if not sigma > 0:
+        raise ValueError(f"generator.param.code_range.sigma must be > 0, got {sigma}")
+    mu = st["mean"].to(device).view(1, -1)
+    half = (sigma * st["std"].to(device).view(1, -1)).clamp_min(1e-6)
+    return lambda c: mu + half * torch.tanh((c - mu) / half)
 
 
 def _compiled(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -78,8 +112,10 @@ def _compiled(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def build_decoder(decoder: dict | None, checkpoint: str | None) -> Decoder:
-    if checkpoint:
+def build_decoder(mode: str, decoder: dict | None, checkpoint: str | None) -> Decoder:
+    """Pretrained: the checkpoint's decoder (none given: the one genviz ships).
+    Untrained: a fresh ``Decoder(**decoder)``."""
+    if mode == "pretrained":
         return decoder_from_checkpoint(checkpoint)
     return Decoder(**dict(decoder or {}))
 
@@ -93,6 +129,7 @@ def generator_prior(
     noise: dict | None = None,
     alpha: dict | None = None,
     penalty: dict | None = None,
+    code_range: dict | None = None,
     seed: int = 0,
     device="cpu",
     channels_last: bool = False,
@@ -105,14 +142,22 @@ def generator_prior(
     are optimized with alpha (B decoders run as one grouped network).
     ``channels_last`` / ``compile`` (``torch.compile``, fusing the decoder's memory-bound
     BatchNorm/ReLU/upsampling) are speed levers; see benchmarks/results/engine.md.
+
+    With a decoder that carries its training codes' statistics (``train_dae.py`` checkpoints
+    and the shipped decoder), ``alpha.init=mean|sample`` starts from the mean code (plus
+    ``alpha.scale`` x a seeded draw of its spread), ``code_range.kind=stats`` keeps every code
+    dimension inside mean +- ``code_range.sigma`` standard deviations (a smooth tanh squash, so
+    gradients never die at the bound), and ``penalty.kind=code_z2`` penalizes the code's
+    squared distance from the mean in standard deviations (averaged over dimensions).
     """
     noise = {"kind": "multiplicative", "mean": 1.0, "std": 0.05, **(noise or {})}
-    alpha = {"init": "ones", "relu": True, **(alpha or {})}
+    alpha = {"init": "ones", "relu": True, "scale": 1.0, **(alpha or {})}
+    code_range = {"kind": "none", "sigma": 3.0, **(code_range or {})}
     penalty = {"kind": "alpha_l2", "weight": 0.1, **(penalty or {})}
     gen = _seeded(seed, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        single = build_decoder(decoder, checkpoint if mode == "pretrained" else None)
+        single = build_decoder(mode, decoder, checkpoint)
     if mode == "pretrained":
         net = single
         net.requires_grad_(False)
@@ -122,6 +167,7 @@ def generator_prior(
             code_size=single.code_size,
             channels=single.channels,
             layout=single.layout,
+            upsample=single.upsample,
         )
         net = Decoder(**kwargs, groups=batch)
         with torch.no_grad():  # every target starts from the same seeded decoder
@@ -137,13 +183,16 @@ def generator_prior(
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     n = single.code_dim
-    a = _init_alpha(alpha["init"], batch, n, gen, device)
+    stats = single.code_stats if mode == "pretrained" else None
+    a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
     use_relu = bool(alpha["relu"])
+    squash = _code_range(code_range, stats, device)
 
     def code() -> torch.Tensor:
         c = f() * a
-        return torch.relu(c) if use_relu else c
+        c = torch.relu(c) if use_relu else c
+        return squash(c) if squash else c
 
     run = _compiled(net) if compile else net
     if mode == "untrained":
@@ -155,6 +204,10 @@ def generator_prior(
     if penalty["kind"] == "alpha_l2":
         scale = 1.0 / n if penalty.get("mean", False) else 1.0
         pen = lambda: w * scale * (a**2).sum(1)
+    elif penalty["kind"] == "code_z2":
+        st = _need_stats(stats, "generator.param.penalty.kind=code_z2")
+        mu, sd = st["mean"].to(device).view(1, n), st["std"].to(device).view(1, n).clamp_min(1e-6)
+        pen = lambda: w * ((a - mu) / sd).pow(2).mean(1)
     elif penalty["kind"] == "output_gamma_l1":  # gamma of the BN producing the image channels
         gamma = net.output_bn.weight
         pen = lambda: w * gamma.abs().view(-1, 3).sum(1).expand(batch)

@@ -166,8 +166,8 @@ def test_split_is_deterministic_and_imagenet_subset(tmp_path):
 
 
 GROUPS = {
-    "data": ["imagenet_dogs", "imagefolder", "folder", "val1k"],
-    "dae": ["paper", "cpu_small"],
+    "data": ["imagenet_dogs", "imagefolder", "folder", "val1k", "val1k_even"],
+    "dae": ["paper", "cpu_small", "trunk_lite0"],
     "trainer": ["default", "cpu", "ddp"],
     "logger": ["csv", "tensorboard", "wandb", "none"],
 }
@@ -184,7 +184,7 @@ def test_every_config_option_composes_and_resolves(tmp_path):
                 assert (
                     c["data"]["image_size"]
                     == c["dae"]["image_size"]
-                    == (80 if option == "cpu_small" else 224)
+                    == {"cpu_small": 80, "trunk_lite0": 128}.get(option, 224)
                 )
                 assert c["trainer"]["default_root_dir"] == str(tmp_path)
                 assert bool(c.get("logger")) == (option != "none")

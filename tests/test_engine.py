@@ -9,7 +9,9 @@ def _run(overrides, **kw):
     return generate(compose_cfg("visualize", TINY + list(overrides)), **kw)
 
 
-def _tiny_dae_checkpoint(path):
+def _tiny_dae_checkpoint(path, code_stats: bool = False):
+    """A tiny decoder in the checkpoint format; ``code_stats``: with the training codes'
+    statistics (as train_dae.py writes them now), else the older format without them."""
     torch.manual_seed(1)
     kw = dict(code_channels=8, code_size=2, channels=[16, 16, 8], layout="same")
     dec = Decoder(**kw)
@@ -17,6 +19,11 @@ def _tiny_dae_checkpoint(path):
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
     state = {f"decoder.{k}": v for k, v in dec.state_dict().items()}
+    if code_stats:
+        n = dec.code_dim
+        state.update(
+            code_mean=torch.randn(n) * 0.5, code_std=torch.rand(n) + 0.5, code_count=torch.tensor(100)
+        )
     torch.save({"hyper_parameters": {"decoder": kw}, "state_dict": state}, path)
     return str(path)
 
@@ -159,7 +166,7 @@ def test_improved_configs_differ_from_the_paper_modes_only_where_documented():
 
 
 def test_dae_fast_raises_the_target_activation(tmp_path):
-    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt")
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
     res = _run(
         [
             "generator=dae_fast",
