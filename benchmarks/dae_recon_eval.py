@@ -7,6 +7,8 @@ and one grid: rows noisy / clean / reconstruction of each checkpoint.
 
     python benchmarks/dae_recon_eval.py runs/dae_cpu_small/checkpoints/last.ckpt \
         runs/dae_cpu_small_fft/checkpoints/last.ckpt --out docs/img/dae_cpu_small_recon.png
+    python benchmarks/dae_recon_eval.py runs/trunk_lite0-val1k_even/checkpoints/last.ckpt \
+        --classes odd --out outputs/dae_trunk_recon_odd.png    # photos of classes it never saw
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main():
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--root", default="../shared/data/imagenet-val-1k")
     p.add_argument("--val-size", type=int, default=100)
+    p.add_argument("--classes", default=None, help="ImageNet classes to draw from: even, odd, first-last")
     p.add_argument("--seed", type=int, default=0, help="the data.seed of the training run (same split)")
     p.add_argument("--out", default="docs/img/dae_cpu_small_recon.png")
     p.add_argument("--n-grid", type=int, default=8)
@@ -44,7 +47,14 @@ def main():
 
     models = [DAE.load_from_checkpoint(c, map_location="cpu").eval() for c in args.checkpoints]
     size = models[0].hparams.image_size
-    dm = ImageDataModule(args.root, image_size=size, val_size=args.val_size, seed=args.seed, num_workers=0)
+    dm = ImageDataModule(
+        args.root,
+        image_size=size,
+        val_size=args.val_size,
+        seed=args.seed,
+        num_workers=0,
+        classes=args.classes,
+    )
     dm.setup()
     x = torch.stack([dm.val_set[i] for i in range(len(dm.val_set))])
     noisy = models[0].add_noise(x, torch.Generator().manual_seed(0))
@@ -60,7 +70,7 @@ def main():
         recon_std = m(from_pixels(noisy))
         recon = m.reconstruct(x, torch.Generator().manual_seed(0))[1]
         mse = F.mse_loss(recon_std, from_pixels(x))
-        step = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
+        step = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
         print(
             f"{ckpt}: step {step}, loss={m.hparams.loss}: val MSE {mse:.4f}, PSNR {psnr(recon, x):.2f} dB, "
             f"HF energy ratio {hf_energy(recon.clamp(0, 1)) / hf_clean:.3f}"

@@ -152,11 +152,17 @@ class Decoder(nn.Module):
         return out
 
     def set_norm_stats(self, stats: str) -> None:
-        if stats not in ("module", "instance"):
-            raise ValueError(f"norm stats must be 'module' or 'instance', got {stats!r}")
+        """``module`` | ``instance`` for every BatchNorm; ``output``: running statistics inside,
+        per-image statistics in the BatchNorm that makes the image, so that every image gets
+        the per-channel contrast and mean colour (its learned gamma, beta) of the training
+        images however far its code is from theirs."""
+        if stats not in ("module", "instance", "output"):
+            raise ValueError(f"norm stats must be 'module', 'instance' or 'output', got {stats!r}")
         for m in self.modules():
             if isinstance(m, Norm2d):
-                m.stats = stats
+                m.stats = "module" if stats == "output" else stats
+        if stats == "output":
+            self.output_bn.stats = "instance"
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         """code: [B, groups * code_dim] -> image [B * groups, 3, H, W] (standardized)."""

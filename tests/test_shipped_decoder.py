@@ -39,8 +39,9 @@ def test_dae_configs_use_the_shipped_decoder_by_default():
         assert compose_cfg("visualize", [f"generator={g}"]).generator.param.checkpoint is None
 
 
-def test_mean_code_decodes_to_an_image_with_range():
-    """The mean training code gives a photo-like image, not a flat grey field."""
+def test_codes_like_the_training_codes_decode_to_distinct_images():
+    """Codes drawn like the training codes give images with contrast, and different codes
+    different images (the decoder's output depends on its code)."""
     dec = decoder_from_checkpoint("shipped")
     from genviz.generator import to_pixels
 
@@ -49,5 +50,5 @@ def test_mean_code_decodes_to_an_image_with_range():
     codes = st["mean"] + st["std"] * torch.randn(4, 3200, generator=g)
     with torch.no_grad():
         px = to_pixels(dec(codes)).clamp(0, 1)
-    assert px.std(dim=(1, 2, 3)).min() > 0.05  # contrast within each image
-    assert (px[0] - px[1]).abs().mean() > 0.02  # different codes, different images
+    assert px.std(dim=(1, 2, 3)).min() > 0.04  # contrast within each image
+    assert (px[0] - px[1]).abs().mean() > 0.03  # different codes, different images
