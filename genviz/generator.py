@@ -239,10 +239,13 @@ class CheckpointError(ValueError):
 
 def _read_checkpoint(path: str, map_location) -> dict:
     import pickle
+    import zipfile
 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if not zipfile.is_zipfile(path):  # not a torch file at all (random bytes, a truncated file...)
+            raise CheckpointError(f"{path}: not a readable checkpoint (not a torch zip archive)") from None
         raise CheckpointError(
             f"{path}: refused, it holds Python objects other than tensors and plain values, and "
             f"loading those could run code ({str(e).splitlines()[0][:200]}). Re-save only "

@@ -218,3 +218,34 @@ def test_even_odd_classes_and_augmentation(tmp_path):
     assert views.shape == (6, 3, 16, 16)
     assert (views - views[0]).abs().flatten(1).amax(1)[1:].min() > 0  # every view differs
     assert torch.equal(dm.val_set[0], dm.val_set[0])  # evaluation stays deterministic
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_cannot_run_code_and_bad_files_get_one_line(tmp_path):
+    from genviz.generator import CheckpointError
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"hyper_parameters": {"decoder": {}}, "state_dict": {}, "x": _RunsCode(str(marker))}, evil)
+    with pytest.raises(CheckpointError, match="refused"):
+        decoder_from_checkpoint(str(evil))
+    assert not marker.exists()
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"\x00not torch" * 50)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        decoder_from_checkpoint(str(garbage))
+    tensor = tmp_path / "tensor.ckpt"
+    torch.save(torch.zeros(3), tensor)
+    with pytest.raises(CheckpointError, match="not a dict"):
+        decoder_from_checkpoint(str(tensor))
+    bad_kwargs = tmp_path / "kwargs.ckpt"
+    torch.save({"hyper_parameters": {"decoder": {"channels": [4], "bogus": 1}}, "state_dict": {}}, bad_kwargs)
+    with pytest.raises(CheckpointError, match="does not load"):
+        decoder_from_checkpoint(str(bad_kwargs))

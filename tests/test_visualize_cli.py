@@ -41,10 +41,24 @@ def test_tiny_run_writes_images_grid_results_and_config(tmp_path):
         (["classifier=efficientnet_lite0", "target=class:mosqe"], "did you mean"),
         (["classifier=tiny", "target=channel:relu7:1"], "Named layers"),
         (["classifier=tiny", "target=banana"], "expected one of"),
-        (["classifier=tiny", "generator=dae", "target=class:1"], "train_dae.py"),
+        (
+            [
+                "classifier=tiny",
+                "generator=dae",
+                "generator.param.checkpoint=/nonexistent/dae.ckpt",
+                "target=class:1",
+            ],
+            "train_dae.py",
+        ),
+        (
+            ["classifier=tiny", "generator=dae", "generator.param.checkpoint=GARBAGE", "target=class:1"],
+            "not a readable checkpoint",
+        ),
     ],
 )
 def test_user_errors_are_one_message_not_a_traceback(tmp_path, args, message):
+    args = [a.replace("GARBAGE", str(tmp_path / "garbage.ckpt")) for a in args]
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a torch file" * 10)
     p = run([*args, "generator.steps=1"], tmp_path)
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr
