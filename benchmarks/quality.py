@@ -40,6 +40,7 @@ from genviz.app import generate, save  # noqa: E402
 from genviz.atlas import with_steps  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
 from genviz.evaluation import load_reference, reference_embeddings, score, summarize  # noqa: E402
+from genviz.generator import SHIPPED_NAMES  # noqa: E402
 
 # 24 ImageNet classes spread over the hierarchy, ordered so that any prefix stays varied:
 # animals (fish, bird, amphibian, reptile, dog, cat, big cat, insect, echinoderm), vehicles,
@@ -68,7 +69,7 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
     """name -> (visualize overrides, reason it cannot run or None)."""
     conf = ROOT / "conf"
     out = {}
-    shipped = checkpoint in ("shipped", "default")
+    shipped = checkpoint in SHIPPED_NAMES
     ck = Path(checkpoint) if shipped or Path(checkpoint).is_absolute() else ROOT / checkpoint
     for g in ("dae", "dae_fast"):
         out[g] = (

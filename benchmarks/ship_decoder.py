@@ -27,7 +27,8 @@ from genviz.generator import SHIPPED_DECODER, decoder_from_checkpoint  # noqa: E
 KEEP = ("code_mean", "code_std", "code_count")
 
 
-def strip(src: str, dst: Path) -> str:
+def strip(src: str, dst: Path) -> tuple[str, dict]:
+    """Write the stripped checkpoint to ``dst``; return its sha256 and what it holds."""
     ckpt = torch.load(src, map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
     state = {k: v.clone() for k, v in ckpt["state_dict"].items() if k.startswith("decoder.") or k in KEEP}
@@ -42,7 +43,7 @@ def strip(src: str, dst: Path) -> str:
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, dst)
     decoder_from_checkpoint(str(dst))  # it loads
-    return hashlib.sha256(dst.read_bytes()).hexdigest()
+    return hashlib.sha256(dst.read_bytes()).hexdigest(), out
 
 
 def main(argv=None) -> int:
@@ -52,8 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--record", default=str(ROOT / "benchmarks/results/dae_trunk_lite0.json"))
     args = ap.parse_args(argv)
     dst = Path(args.out)
-    digest = strip(args.checkpoint, dst)
-    ck = torch.load(dst, weights_only=True)
+    digest, ck = strip(args.checkpoint, dst)
     record = {
         "file": str(dst.relative_to(ROOT)) if dst.is_relative_to(ROOT) else str(dst),
         "sha256": digest,

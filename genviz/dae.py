@@ -199,7 +199,8 @@ class DAE(pl.LightningModule):
         """Exponential moving average of the per-dimension code mean and standard deviation."""
         code = code.detach().float()
         mean, std = code.mean(0), code.std(0, unbiased=False) if len(code) > 1 else torch.zeros_like(code[0])
-        m = 1.0 if int(self.code_count) == 0 else float(self.hparams.code_stats_momentum)
+        # the first batch sets the statistics; a tensor condition, so no device-host sync per step
+        m = torch.where(self.code_count == 0, 1.0, float(self.hparams.code_stats_momentum))
         # mix second moments so that the spread between batch means is kept
         second = (self.code_std**2 + self.code_mean**2).lerp(std**2 + mean**2, m)
         self.code_mean.lerp_(mean, m)

@@ -64,9 +64,9 @@ def _init_alpha(
 ) -> torch.Tensor:
     if init in ("mean", "sample"):  # start at the training codes' mean (+ a seeded draw of their spread)
         st = _need_stats(stats, f"generator.param.alpha.init={init}")
-        a = st["mean"].to(device).view(1, n).clone()
+        a = st["mean"].clone()
         if init == "sample":
-            a = a + scale * st["std"].to(device).view(1, n) * torch.randn(1, n, generator=gen, device=device)
+            a = a + scale * st["std"] * torch.randn(1, n, generator=gen, device=device)
         return a.repeat(batch, 1).requires_grad_(True)
     if init == "ones":
         a = torch.ones(1, n, device=device)
@@ -79,7 +79,7 @@ def _init_alpha(
     return a.repeat(batch, 1).requires_grad_(True)
 
 
-def _code_range(spec: dict, stats: dict | None, device) -> Callable | None:
+def _code_range(spec: dict, stats: dict | None) -> Callable | None:
     """None, or a smooth map of every code dimension into mean +- sigma * std."""
     if spec["kind"] == "none":
         return None
@@ -89,8 +89,7 @@ def _code_range(spec: dict, stats: dict | None, device) -> Callable | None:
     sigma = float(spec["sigma"])
     if not sigma > 0:
         raise ValueError(f"generator.param.code_range.sigma must be > 0, got {sigma}")
-    mu = st["mean"].to(device).view(1, -1)
-    half = (sigma * st["std"].to(device).view(1, -1)).clamp_min(1e-6)
+    mu, half = st["mean"], (sigma * st["std"]).clamp_min(1e-6)
     return lambda c: mu + half * torch.tanh((c - mu) / half)
 
 
@@ -183,11 +182,13 @@ def generator_prior(
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     n = single.code_dim
-    stats = single.code_stats if mode == "pretrained" else None
+    stats = None  # the training codes' statistics, as [1, n] rows on the device
+    if mode == "pretrained" and single.code_stats is not None:
+        stats = {k: v.to(device).view(1, n) for k, v in single.code_stats.items()}
     a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
     use_relu = bool(alpha["relu"])
-    squash = _code_range(code_range, stats, device)
+    squash = _code_range(code_range, stats)
 
     def code() -> torch.Tensor:
         c = f() * a
@@ -206,7 +207,7 @@ def generator_prior(
         pen = lambda: w * scale * (a**2).sum(1)
     elif penalty["kind"] == "code_z2":
         st = _need_stats(stats, "generator.param.penalty.kind=code_z2")
-        mu, sd = st["mean"].to(device).view(1, n), st["std"].to(device).view(1, n).clamp_min(1e-6)
+        mu, sd = st["mean"], st["std"].clamp_min(1e-6)
         pen = lambda: w * ((a - mu) / sd).pow(2).mean(1)
     elif penalty["kind"] == "output_gamma_l1":  # gamma of the BN producing the image channels
         gamma = net.output_bn.weight
