@@ -278,7 +278,9 @@ class DAE(pl.LightningModule):
             )
         if hp.scheduler in (None, "none", "constant") and not hp.warmup_steps:
             return opts if len(opts) > 1 else opt
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        # the scheduler steps once per batch; with a discriminator Lightning counts one
+        # global step per optimizer, so max_steps covers len(opts) steps per batch
+        total = max(int(self.trainer.estimated_stepping_batches) // len(opts), 1)
         warm = int(hp.warmup_steps)
 
         def factor(step: int) -> float:

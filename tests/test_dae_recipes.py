@@ -249,3 +249,33 @@ def test_a_checkpoint_cannot_run_code_and_bad_files_get_one_line(tmp_path):
     torch.save({"hyper_parameters": {"decoder": {"channels": [4], "bogus": 1}}, "state_dict": {}}, bad_kwargs)
     with pytest.raises(CheckpointError, match="does not load"):
         decoder_from_checkpoint(str(bad_kwargs))
+
+
+def test_init_from_warm_starts_a_fine_tune_with_a_new_discriminator(tmp_path):
+    first = tmp_path / "first"
+    train_dae.train(tiny_cfg(first, *TRUNK, "trainer.max_steps=3"))
+    src = torch.load(first / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+    model = instantiate(tiny_cfg(tmp_path, *TRUNK, *ADVERSARIAL).dae)
+    report = train_dae.warm_start(model, str(first / "run" / "checkpoints" / "last.ckpt"))
+    own = model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in src.items())  # decoder, head, code statistics
+    assert report["missing"] and all(k.startswith("discriminator.") for k in report["missing"])
+
+    # through train(): a fresh run starts at step 0 from those weights; the cosine spans the
+    # batches (max_steps counts two optimizer steps per batch with a discriminator)
+    second = tmp_path / "second"
+    cfg = tiny_cfg(
+        second, *TRUNK, *ADVERSARIAL, "trainer.max_steps=8", f"init_from={first}/run/checkpoints/last.ckpt"
+    )
+    cfg.dae.scheduler, cfg.dae.warmup_steps, cfg.dae.min_lr_ratio = "cosine", 0, 0.0
+    train_dae.train(cfg)
+    ck = torch.load(second / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ck["global_step"] == 8
+    lr = ck["lr_schedulers"][0]["_last_lr"][0]
+    assert lr == pytest.approx(0.0, abs=1e-9)  # 4 batches = the whole cosine, not half of it
+
+    # a checkpoint of another shape: one clear error naming the cause
+    other = instantiate(tiny_cfg(tmp_path, *TRUNK, "dae.decoder.code_channels=3").dae)
+    with pytest.raises(train_dae.CheckpointError, match="other shapes"):
+        train_dae.warm_start(other, str(first / "run" / "checkpoints" / "last.ckpt"))
