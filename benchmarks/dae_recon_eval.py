@@ -6,7 +6,7 @@ images (1.0 = as sharp as the originals).  Also reference PSNRs (noisy input, th
 and one grid: rows noisy / clean / reconstruction of each checkpoint.
 
     python benchmarks/dae_recon_eval.py runs/dae_cpu_small/checkpoints/last.ckpt \
-        runs/dae_cpu_small_fft/checkpoints/last.ckpt --out docs/img/dae_cpu_small_recon.png
+        runs/dae_cpu_small_fft/checkpoints/last.ckpt --out outputs/dae_recon.png
     python benchmarks/dae_recon_eval.py runs/trunk_lite0-val1k_even/checkpoints/last.ckpt \
         --classes odd --out outputs/dae_trunk_recon_odd.png    # photos of classes it never saw
 """
@@ -40,7 +40,11 @@ def main():
     p.add_argument("--val-size", type=int, default=100)
     p.add_argument("--classes", default=None, help="ImageNet classes to draw from: even, odd, first-last")
     p.add_argument("--seed", type=int, default=0, help="the data.seed of the training run (same split)")
-    p.add_argument("--out", default="docs/img/dae_cpu_small_recon.png")
+    p.add_argument(
+        "--out",
+        default="outputs/dae_recon.png",
+        help="the grid holds dataset photos: keep it out of the repository",
+    )
     p.add_argument("--n-grid", type=int, default=8)
     args = p.parse_args()
     torch.set_grad_enabled(False)
