@@ -6,7 +6,7 @@
     python atlas.py sheet=compound
     python atlas.py sheets_only=true                       # rebuild sheets after all shards finished
 
-Resumable: targets whose image and entry exist are skipped. See docs/atlas.md.
+Resumable: targets whose image decodes and whose entry reads are skipped. See docs/atlas.md.
 """
 
 import logging
@@ -30,6 +30,12 @@ def main(cfg: DictConfig) -> None:
         "atlas: %(rendered)d rendered, %(skipped)d already done, %(missing)d of %(total)d still missing",
         counts,
     )
+    if counts.get("nan"):
+        log.warning(
+            "atlas: %d target(s) ended with a non-finite activation (status nan, not results): "
+            "lower the learning rate",
+            counts["nan"],
+        )
     for p in counts["sheets"]:
         log.info("sheet: %s", p)
 

@@ -9,7 +9,7 @@ Writes evaluation.csv and evaluation.md into the run directory (see genviz/evalu
 import logging
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genviz.cli import friendly_errors
 from genviz.evaluation import SUMMARY_COLUMNS, evaluate_run, markdown_table
@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     with friendly_errors():
+        evaluators = cfg.evaluators
+        evaluators = list(evaluators) if isinstance(evaluators, ListConfig) else [evaluators]
         rows, summaries = evaluate_run(
             cfg.run_dir,
-            evaluators=list(cfg.evaluators),
+            evaluators=evaluators,
             reference_dir=cfg.reference_dir,
             reference_classes=OmegaConf.to_object(cfg.reference_classes) if cfg.reference_classes else None,
             batch_size=cfg.batch_size,

@@ -4,25 +4,42 @@ import logging
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from genviz.cli import friendly_errors
+from genviz.cli import (
+    check_run_dir_override,
+    friendly_errors,
+)  # also registers ${genviz.unique_dir:...} (the run directory)
 
 log = logging.getLogger("genviz")
 
 
+def _run_dir() -> str | None:
+    try:
+        return HydraConfig.get().runtime.output_dir
+    except ValueError:
+        return None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
-    from genviz.app import generate, save
+    from genviz.app import claim_output, generate, save, validate_config
+    from genviz.tracking import build_loggers, log_run
 
-    with friendly_errors():
-        results = generate(cfg)
-        out = save(results, cfg.out_dir, cfg)
+    with friendly_errors(cleanup_dir=_run_dir()):
+        validate_config(cfg)  # every config value and target string, before any work
+        with claim_output(cfg.out_dir, overwrite=bool(cfg.get("overwrite", False))) as out_dir:
+            results = generate(cfg)
+            out = save(results, out_dir, cfg)
+            log_run(build_loggers(cfg, out), results, cfg, out)
     for r in results:
         extra = f"  p={r['prob']:.3f} rank={r['rank']}" if r["prob"] is not None else ""
-        log.info("%-40s activation=%.3f%s  %s", r["target"], r["activation"], extra, r["status"])
+        note = " (minimizing)" if r.get("minimizing") else ""
+        log.info("%-40s activation=%.3f%s  %s%s", r["target"], r["activation"], extra, r["status"], note)
     log.info("images, grid.png and results.json in %s", out)
 
 
 if __name__ == "__main__":
+    check_run_dir_override(sys.argv[1:], default="outputs/visualize")
     sys.exit(main())

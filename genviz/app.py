@@ -7,10 +7,15 @@ image tensor); ``save(results, out_dir, cfg)`` writes the PNGs, the grid and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
+import os
 import random
 import re
+import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +24,118 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .classifiers import Classifier
-from .engine import render
+from .atomic import save_png_atomic, write_text_atomic
+from .classifiers import Classifier, classifier_class_names
+from .engine import STATUS_NAN, STATUSES, render, status_of  # noqa: F401  (STATUSES: the vocabulary)
 from .images import grid, save_png
 from .methods import build_setup
 from .objectives import BatchObjective, Objective
-from .targets import parse_targets
+from .report import activation_png, frames_gif, write_run_page
+from .targets import check_targets, parse_targets
 
 log = logging.getLogger(__name__)
 
 
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names its key."""
+
+
+class OutputError(ValueError):
+    """The output directory cannot take this run's results (unwritable, or another run's)."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
+    name = str(name).strip()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device={name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device={name}: no CUDA GPU is available (torch.cuda.is_available() is False); "
+                "use device=cpu or device=auto"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name}: MPS is not available here; use device=cpu or device=auto")
+    return dev
+
+
+def _int_option(cfg: DictConfig, key: str, minimum: int, none_ok: bool = True) -> int | None:
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        if none_ok:
+            return None
+        raise ConfigError(f"{key} must be set (an integer of at least {minimum})")
+    v = value
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    elif isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{key}={value!r}: must be an integer")
+    if v < minimum:
+        raise ConfigError(f"{key}={value}: must be at least {minimum}")
+    return v
+
+
+def _float_option(cfg: DictConfig, key: str, minimum: float = 0.0, why: str = "") -> float:
+    value = OmegaConf.select(cfg, key)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r}: must be a number") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"{key}={value}: must be a finite number")
+    if v < minimum:
+        raise ConfigError(f"{key}={value}: must be {minimum:g} or more{why}")
+    return v
+
+
+def validate_config(cfg: DictConfig, targets: bool = True) -> None:
+    """Check the run's config values before any work (and before the classifier loads): a value
+    that cannot work is one error naming its key. ``targets``: also the target strings, against
+    the class names the configured classifier will have (when known without building it)."""
+    resolve_device(cfg.get("device", "auto"))
+    _int_option(cfg, "seed", -(2**63), none_ok=False)
+    _int_option(cfg, "batch_size", 0)  # null or 0: all targets in one batch
+    _int_option(cfg, "threads", 0)  # null or 0: torch's default
+    _int_option(cfg, "frames_every", 0)
+    _float_option(
+        cfg,
+        "lam",
+        0.0,
+        ": a negative lambda rewards the other classes' activations instead of penalizing them",
+    )
+    if cfg.get("method") is not None and cfg.method.get("name") == "generator_prior":
+        node = "generator"
+    else:
+        node = "method"
+    if OmegaConf.select(cfg, node) is not None:
+        for key, minimum in (
+            ("steps", 1),
+            ("check_every", 1),
+            ("snapshot_every", 1),
+            ("median_of", 1),
+            ("patience", 0),
+        ):
+            if OmegaConf.select(cfg, f"{node}.{key}") is not None:
+                _int_option(cfg, f"{node}.{key}", minimum)
+        if OmegaConf.select(cfg, f"{node}.min_delta") is not None:
+            _float_option(cfg, f"{node}.min_delta", 0.0)
+        if OmegaConf.select(cfg, f"{node}.optimizer.lr") is not None:
+            _float_option(cfg, f"{node}.optimizer.lr", 0.0)
+    texts = target_list(cfg.target)
+    if targets:
+        names = classifier_class_names(cfg.classifier) if cfg.get("classifier") is not None else None
+        check_targets(texts, names)
 
 
 def seed_everything(seed: int) -> None:
@@ -52,8 +155,12 @@ def target_list(target) -> list[str]:
     if isinstance(target, str | int):
         return [str(target)]
     if isinstance(target, ListConfig | list | tuple):
+        if not len(target):
+            raise ConfigError(
+                "target=[] names no target; try target=class:mosque or target=[class:1,class:2]"
+            )
         return [str(t) for t in target]
-    raise ValueError(f"target must be a string or a list of strings, got {target!r}")
+    raise ConfigError(f"target must be a string or a list of strings, got {target!r}")
 
 
 @torch.no_grad()
@@ -66,30 +173,37 @@ def measure(clf: Classifier, objectives: list[Objective], images: torch.Tensor, 
         _, act = bo.score(store)
     probs = logits.softmax(-1)
     top = probs.topk(min(topk, probs.shape[1]), dim=1)
+    finite = torch.isfinite(logits).all(1).tolist()
     out = []
     for i, obj in enumerate(objectives):
         cls = obj.classes
+        row = {
+            "activation": float(act[i]),
+            "classes": cls,
+            "class_names": [clf.classes.name(c) for c in cls],
+        }
+        if not finite[i]:  # no probability, rank or top-5 of a non-finite output
+            row.update(prob=None, probs=[None] * len(cls), rank=None, ranks=[None] * len(cls), top5=[])
+            out.append(row)
+            continue
         rank = [int((logits[i] > logits[i, c]).sum()) + 1 for c in cls]
-        out.append(
-            {
-                "activation": float(act[i]),
-                "classes": cls,
-                "class_names": [clf.classes.name(c) for c in cls],
-                "prob": float(probs[i, cls].sum()) if cls else None,
-                "probs": [float(probs[i, c]) for c in cls],
-                "rank": max(rank) if rank else None,
-                "ranks": rank,
-                "top5": [
-                    [int(j), clf.classes.name(int(j)), round(float(p), 4)]
-                    for p, j in zip(top.values[i], top.indices[i])
-                ],
-            }
+        row.update(
+            prob=float(probs[i, cls].sum()) if cls else None,
+            probs=[float(probs[i, c]) for c in cls],
+            rank=max(rank) if rank else None,
+            ranks=rank,
+            top5=[
+                [int(j), clf.classes.name(int(j)), round(float(p), 4)]
+                for p, j in zip(top.values[i], top.indices[i])
+            ],
         )
+        out.append(row)
     return out
 
 
 def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict]:
     """Run the configured method for every target (in batches of ``cfg.batch_size``)."""
+    validate_config(cfg, targets=classifier is None)  # a given classifier checks them itself
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg.seed))
     if cfg.get("threads"):
@@ -118,11 +232,17 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
         )
         scores = measure(clf, chunk, res.images)
         for i in range(len(chunk)):
-            status = "dead" if res.dead[i] else "ok"
+            nonfinite = bool(res.nonfinite and res.nonfinite[i]) or not math.isfinite(scores[i]["activation"])
+            status = status_of(scores[i]["activation"], res.dead[i], nonfinite)
+            if status == STATUS_NAN:  # a non-finite activation is never dead or ok
+                scores[i].update(prob=None, rank=None, probs=[None] * len(scores[i]["classes"]))
+                scores[i].update(ranks=[None] * len(scores[i]["classes"]), top5=[])
+            extra = {"minimizing": True} if res.minimizing and res.minimizing[i] else {}
             results.append(
                 {
                     "target": texts[start + i],
                     **scores[i],
+                    **extra,
                     "optimized_activation": float(res.activation[i]),
                     "dead_start": bool(res.dead_start[i]),
                     "status": status,
@@ -142,8 +262,106 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60]
 
 
+LOCK_NAME = ".genviz-visualize.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def check_writable(out_dir: str | Path, key: str = "out_dir") -> Path:
+    """Create ``out_dir`` and prove a file can be written there, before any work."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".genviz-write-test.", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(
+            f"{key}={out}: cannot write there ({e.strerror or e}); choose a writable directory "
+            "(hydra.run.dir=... or out_dir=...)"
+        ) from None
+    return out
+
+
+def _create_lock(lock: Path, content: str) -> bool:
+    """Create ``lock`` holding ``content``, atomically (no reader sees it empty); False if it exists."""
+    fd, tmp = tempfile.mkstemp(prefix=".genviz-lock.", dir=lock.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        try:
+            os.link(tmp, lock)  # fails if the lock exists
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links
+            try:
+                fd2 = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd2, "w") as f:
+                f.write(content)
+            return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def claim_output(out_dir: str | Path, overwrite: bool = False, key: str = "out_dir"):
+    """Make ``out_dir`` this run's own before any work: writable, not holding another run's
+    results.json (unless ``overwrite``), and not being written by another live visualize run
+    (a lock file, removed on exit; a stale one, of a process gone, is taken over)."""
+    out = check_writable(out_dir, key)
+    results = out / "results.json"
+    if results.exists() and not overwrite:
+        raise OutputError(
+            f"{key}={out} already holds another run's results ({results}); choose another "
+            "hydra.run.dir or out_dir, or pass overwrite=true to replace them"
+        )
+    lock = out / LOCK_NAME
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(3):
+        if _create_lock(lock, me):
+            break
+        try:
+            pid_s, _, host = lock.read_text().strip().partition(" ")
+            pid = int(pid_s)
+        except FileNotFoundError:
+            continue  # released meanwhile: try again
+        except (OSError, ValueError):
+            raise OutputError(
+                f"{key}={out}: unreadable lock file {lock}; delete it if no visualize run uses {out}"
+            ) from None
+        if host == socket.gethostname() and not _pid_alive(pid):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()  # stale: its run is gone
+            continue
+        raise OutputError(
+            f"{key}={out} is in use by another visualize run (process {pid} on {host}); choose "
+            f"another hydra.run.dir or out_dir (or delete {lock} if no run uses it)"
+        )
+    else:
+        raise OutputError(f"{key}={out}: cannot take the lock {lock}; delete it if no run uses {out}")
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):
+            if lock.read_text().strip() == me:
+                lock.unlink()
+
+
 def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None) -> Path:
-    """One PNG per target under images/, grid.png, frames/ (if any) and results.json."""
+    """One PNG per target under images/, grid.png, frames/ (if any) and results.json (written
+    atomically: a reader sees the previous file or the whole new one)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -153,11 +371,22 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
         if r.get("frames"):
             for j, f in enumerate(r["frames"]):
                 save_png(f, out / "frames" / name / f"{j:04d}.png")
+            r["gif"] = str(
+                frames_gif([*r["frames"], r["tensor"]], out / "frames" / f"{name}.gif").relative_to(out)
+            )
         rows.append({k2: v for k2, v in r.items() if k2 not in ("tensor", "frames")})
     labels = [f"{r['target']} {r['activation']:.3g}" for r in results]
-    grid([r["tensor"] for r in results], labels).save(out / "grid.png")
+    save_png_atomic(grid([r["tensor"] for r in results], labels), out / "grid.png")
+    extra = [("the whole batch", "grid.png")]
+    if activation_png(results, out / "activation.png"):
+        extra.insert(0, ("optimized activation per step", "activation.png"))
     payload = {"results": rows}
+    config_yaml = None
     if cfg is not None:
         payload["config"] = OmegaConf.to_container(cfg, resolve=True)
-    (out / "results.json").write_text(json.dumps(payload, indent=1))
+        config_yaml = OmegaConf.to_yaml(payload["config"])
+    write_text_atomic(out / "results.json", json.dumps(payload, indent=1))
+    write_run_page(
+        rows, out, title=f"genviz: {len(rows)} targets", config_yaml=config_yaml, extra_images=extra
+    )
     return out

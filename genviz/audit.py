@@ -8,7 +8,11 @@ whose nearest real images are cradles, shows that the two classes share what the
 classifier has learned (the paper's crib/cradle, miniskirt, muzzle, harmonica cases).
 
 Output in ``out_dir``: ``audit.html`` (self-contained, images inlined as base64 PNG),
-``audit.png`` (one row per class) and ``audit.json`` (the numbers).
+``audit.png`` (one row per class) and ``audit.json`` (the numbers), each written atomically.
+
+Everything that can be checked is checked before the reference set is embedded (minutes on a
+CPU): the classes, the numbers, the checkpoint (it is loaded), the folders and a writable
+``out_dir``. A generated image whose activation is not finite has status ``nan``, never ``ok``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,28 @@ import logging
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from .atlas import with_steps
+from .atlas import (
+    ConfigError,
+    build_tool_classifier,
+    check_writable_dir,
+    class_index,
+    with_steps,
+)
+from .atomic import save_png_atomic, write_text_atomic
 from .classifiers import Classifier
-from .evaluation import embed_batched, load_image, load_reference, reference_embeddings
+from .engine import STATUS_NAN, STATUS_OK
+from .evaluation import (
+    ReferenceFolderError,
+    embed_batched,
+    int_value,
+    load_image,
+    load_reference,
+    reference_embeddings,
+    resolve_folder,
+    result_status,
+)
 from .images import grid, to_pil
 
 log = logging.getLogger(__name__)
@@ -48,8 +69,9 @@ def generator_configs(cfg: DictConfig) -> tuple[dict[str, DictConfig], str | Non
             "No DAE checkpoint given (checkpoint=path/to/last.ckpt, from train_dae.py): "
             "the pretrained generator is not shown."
         )
-    if not Path(str(ckpt)).exists():
-        raise FileNotFoundError(f"DAE checkpoint {ckpt} not found (checkpoint=...)")
+    if not Path(str(ckpt)).is_file():
+        what = "is a directory, not a file" if Path(str(ckpt)).is_dir() else "not found"
+        raise FileNotFoundError(f"checkpoint={ckpt}: DAE checkpoint {what} (train one with train_dae.py)")
     pre = copy.deepcopy(cfg)
     with open_dict(pre):
         pre.generator = pre.pretrained
@@ -93,22 +115,66 @@ def analyse(
     return out
 
 
-def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn=None) -> dict:
-    from hydra.utils import instantiate
+def class_list(spec) -> list:
+    """``classes=``: a list of classes, or one class (``classes=crib``, ``classes=3``)."""
+    if isinstance(spec, ListConfig | list | tuple):
+        if not len(spec):
+            raise ConfigError("classes=[] names no class; e.g. classes=[crib,cradle] or classes=[0,1]")
+        return list(spec)
+    if spec is None or str(spec).strip() == "":
+        raise ConfigError("classes is empty; e.g. classes=[crib,cradle] or classes=[0,1]")
+    return [spec]
 
+
+def _folder(key: str, value) -> None:
+    try:
+        resolve_folder(value)
+    except ReferenceFolderError as e:
+        if value is None or str(value) in ("", "None", "null"):
+            raise  # the default shared folder: its own message says how to point to one
+        raise ReferenceFolderError(f"{key}={value}: no such folder ({str(e).splitlines()[0]})") from None
+
+
+def check_audit_config(cfg: DictConfig) -> tuple[dict[str, DictConfig], str | None]:
+    """Everything that can be checked before any heavy work (and before the classifier loads):
+    the class list, the numbers, the reference and data folders, the checkpoint (loaded, so a
+    garbage file fails here, not after the embedding) and a writable ``out_dir``. Returns
+    :func:`generator_configs`' configs; one error naming the key otherwise."""
+    class_list(cfg.classes)
+    for key, minimum in (("real_examples", 0), ("top_other", 0), ("nearest", 0), ("thumb", 1)):
+        int_value(key, cfg.get(key), minimum)
+    int_value("steps", cfg.get("steps"), 1, none_ok=True)
+    _folder("reference_dir", cfg.get("reference_dir"))
+    if cfg.get("data_dir"):
+        _folder("data_dir", cfg.data_dir)
+    gens, note = generator_configs(cfg)  # a missing checkpoint: FileNotFoundError naming it
+    if "pretrained" in gens:
+        from .generator import decoder_from_checkpoint
+
+        try:
+            decoder_from_checkpoint(str(cfg.checkpoint))
+        except (ValueError, OSError) as e:
+            msg = str(e).splitlines()[0]
+            msg = msg.removeprefix(f"{cfg.checkpoint}: ").removeprefix(f"{cfg.checkpoint} ")
+            raise ConfigError(f"checkpoint={cfg.checkpoint}: {msg}") from None
+    check_writable_dir(cfg.out_dir, "out_dir")
+    return gens, note
+
+
+def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn=None) -> dict:
     if generate_fn is None:
         from .app import generate as generate_fn
+    gens, note = check_audit_config(cfg)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clf = classifier if classifier is not None else instantiate(cfg.classifier)
-    classes = [clf.classes.resolve(c) for c in cfg.classes]
+    clf = classifier if classifier is not None else build_tool_classifier(cfg)
+    spec = cfg.classes
+    classes = [class_index(c, clf.classes, "classes", spec) for c in class_list(spec)]
     ref_classes = OmegaConf.to_object(cfg.reference_classes) if cfg.get("reference_classes") else None
     ref = load_reference(cfg.reference_dir, clf.classes, ref_classes)
-    refs = reference_embeddings(clf, ref, cache_dir=cfg.get("cache_dir"))
     data = load_reference(cfg.data_dir or cfg.reference_dir, clf.classes, classes)
+    refs = reference_embeddings(clf, ref, cache_dir=cfg.get("cache_dir"))
     size = int(cfg.thumb)
 
-    gens, note = generator_configs(cfg)
     per_gen: dict[str, list[dict]] = {}
     for name, gcfg in gens.items():
         with open_dict(gcfg):
@@ -124,6 +190,8 @@ def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
                 steps=r["steps"],
                 seconds=r["seconds"],
             )
+            if result_status({**r, "prob": s["prob"]}) == STATUS_NAN:
+                s["status"] = STATUS_NAN  # a non-finite activation is never ok
         per_gen[name] = scores
 
     report = []
@@ -139,9 +207,9 @@ def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
         )
 
     html_path = out / "audit.html"
-    html_path.write_text(render_html(cfg, clf, report, note, size))
+    write_text_atomic(html_path, render_html(cfg, clf, report, note, size))
     fig_path = out / "audit.png"
-    render_figure(report, list(per_gen), size, min(3, int(cfg.nearest))).save(fig_path)
+    save_png_atomic(render_figure(report, list(per_gen), size, min(3, int(cfg.nearest))), fig_path)
     slim = [
         {
             **r,
@@ -152,7 +220,7 @@ def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
         for r in report
     ]
     json_path = out / "audit.json"
-    json_path.write_text(json.dumps({"note": note, "classes": slim}, indent=1))
+    write_text_atomic(json_path, json.dumps({"note": note, "classes": slim}, indent=1))
     log.info("audit: %s, %s, %s", html_path, fig_path, json_path)
     return {"html": html_path, "figure": fig_path, "json": json_path, "report": report, "note": note}
 
@@ -203,11 +271,11 @@ def render_html(cfg: DictConfig, clf: Classifier, report: list[dict], note: str 
             parts.append("<p>(no real example of this class in the data folder)</p>")
         parts.append("</div>")
         for g, s in r["generated"].items():
-            dead = (
-                " <span class='dead'>(never became active: not a result)</span>"
-                if s["status"] != "ok"
-                else ""
-            )
+            dead = ""
+            if s["status"] == STATUS_NAN:
+                dead = " <span class='dead'>(non-finite activation, the optimization diverged: not a result)</span>"
+            elif s["status"] != STATUS_OK:
+                dead = " <span class='dead'>(never became active: not a result)</span>"
             parts.append(f"<h3>{g} generator{dead}</h3><div class='row'>")
             parts.append(
                 _figure(
@@ -249,7 +317,8 @@ def render_figure(report: list[dict], gens: list[str], size: int, nearest: int):
         for g in gens:
             s = r["generated"][g]
             cells.append(torch.nn.functional.interpolate(s["tensor"][None], size=(size, size))[0])
-            labels.append(f"{g} p={s['prob']:.2f}" + ("" if s["status"] == "ok" else " dead"))
+            flag = {STATUS_OK: "", STATUS_NAN: " nan"}.get(s["status"], " dead")
+            labels.append(f"{g} p={s['prob']:.2f}" + flag)
             for nb in s["nearest"][:nearest]:
                 cells.append(load_image(nb["file"], size))
                 labels.append(f"~ {nb['name']} {nb['similarity']:.2f}")

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,30 @@ def build_classifier(name: str, **kwargs) -> Classifier:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"unknown classifier {name!r}.{hint} Available: {', '.join(list_classifiers())}")
     return CLASSIFIERS[name](**kwargs)
+
+
+def classifier_class_names(node) -> ClassNames | None:
+    """The class names a classifier config (``cfg.classifier``) will have, known without building
+    it or loading its weights (targets are checked against them first); None when only the built
+    model can tell (timm, other builders)."""
+    try:
+        if str(node.get("_target_", "")) != "genviz.classifiers.build_classifier":
+            return None
+        name = str(node.get("name"))
+        if name == "vgg16" or name.startswith("efficientnet_lite"):
+            return imagenet()
+        if name == "tiny":
+            return ClassNames.numbered(int(node.get("num_classes", 10)))
+        if name == "torchvision":
+            import torchvision.models as tvm
+
+            wenum = tvm.get_model_weights(str(node.get("arch")))
+            weights = str(node.get("weights", "DEFAULT"))
+            w = wenum[weights] if weights != "DEFAULT" else wenum.DEFAULT
+            return imagenet() if len(w.meta.get("categories", [])) == 1000 else None
+    except Exception:  # the builder itself reports a bad config
+        return None
+    return None
 
 
 @dataclass
@@ -130,7 +155,8 @@ class Classifier(nn.Module):
         flat = {p.replace(".", "_"): p for p in self._modules_by_path if p}
         if name.replace(".", "_") in flat:
             return flat[name.replace(".", "_")]
-        close = difflib.get_close_matches(name, [*self.aliases, *flat], n=5, cutoff=0.5)
+        names = list(dict.fromkeys([*self.aliases, *flat]))  # an alias may equal its module path
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         named = ", ".join(["logits", "head", *self.aliases]) if self.aliases else "logits, head"
         paths = [p for p in self._modules_by_path if p]
@@ -228,13 +254,82 @@ def _offline_message(what: str, filename: str, extra: str = "") -> str:
     )
 
 
+def _first_line(e: BaseException) -> str:
+    """``Type: first sentence`` of an exception's message (torch's run on for lines)."""
+    text = str(e).strip().splitlines()
+    if not text:
+        return type(e).__name__
+    if "Weights only load failed" in text[0]:  # torch's advice to load unsafely: not repeated
+        return f"{type(e).__name__}: not a plain weights file"
+    return f"{type(e).__name__}: {text[0].split('. ')[0].rstrip('.')}"
+
+
+def load_weights_file(path: str, what: str, key: str = "classifier.weights_path") -> dict:
+    """A state dict from a weights file given by the user (``key=path``); a missing, unreadable
+    or non-state-dict file is one clear error naming the key."""
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise WeightsUnavailableError(f"{key}={path}: no such file")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        import pickle
+        import zipfile
+
+        if (
+            isinstance(e, pickle.UnpicklingError)
+            and "Weights only load failed" in str(e)
+            and zipfile.is_zipfile(p)
+        ):
+            why = "it holds Python objects beyond tensors, and genviz loads weights with weights_only=True"
+        elif p.stat().st_size == 0:
+            why = "the file is empty"
+        elif "Weights only load failed" in str(e):  # torch's advice to load it unsafely: not given
+            why = "not a file torch.save wrote, or a truncated one"
+        else:
+            why = f"not a file torch.save wrote, or a truncated one: {_first_line(e)}"
+        raise WeightsUnavailableError(f"{key}={path}: not a readable {what} weights file ({why})") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise WeightsUnavailableError(
+            f"{key}={path}: holds a {type(state).__name__}, not a state dict of {what} weights "
+            "(a dict of tensors, as torch.save(model.state_dict()) writes)"
+        )
+    return state
+
+
+def load_state(model: nn.Module, state: dict, what: str, source: str) -> None:
+    """``model.load_state_dict(state)``; weights of another architecture are one clear error."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        own = model.state_dict()
+        missing = [k for k in own if k not in state]
+        extra = [k for k in state if k not in own]
+        shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+        parts = [
+            f"{len(v)} {name} (e.g. {v[0]})"
+            for name, v in (("missing", missing), ("unexpected", extra), ("of another shape", shape))
+            if v
+        ]
+        raise WeightsUnavailableError(
+            f"{source}: the weights do not fit the {what} architecture: {'; '.join(parts) or 'load_state_dict failed'}"
+        ) from None
+
+
 def _torchvision_state(weights, weights_path: str | None, what: str) -> dict:
     if weights_path:
-        return torch.load(weights_path, map_location="cpu", weights_only=True)
+        return load_weights_file(weights_path, what)
     filename = weights.url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     try:
         return weights.get_state_dict(progress=True)
     except Exception as e:  # URLError, socket errors, HTTP errors: all mean "not available"
+        if cached.is_file():  # downloaded once, but the file cannot be read: say so, not "offline"
+            raise WeightsUnavailableError(
+                f"the cached {what} weights file {cached} is corrupt or truncated ({_first_line(e)}).\n"
+                f"Delete it (rm {cached}) and run again to download it anew, or pass "
+                f"classifier.weights_path=/path/to/{filename}"
+            ) from None
         raise WeightsUnavailableError(_offline_message(what, filename) + f"\n(cause: {e})") from None
 
 
@@ -246,9 +341,11 @@ def vgg16(
     from torchvision.models import VGG16_Weights
     from torchvision.models import vgg16 as tv_vgg16
 
+    what = "VGG16 ImageNet"
+    state = _torchvision_state(VGG16_Weights.IMAGENET1K_V1, weights_path, what) if pretrained else None
     model = tv_vgg16(weights=None)
-    if pretrained:
-        model.load_state_dict(_torchvision_state(VGG16_Weights.IMAGENET1K_V1, weights_path, "VGG16 ImageNet"))
+    if state is not None:
+        load_state(model, state, what, f"classifier.weights_path={weights_path}" if weights_path else what)
     return Classifier(
         model,
         input_size=224,
@@ -278,8 +375,14 @@ def torchvision_model(
             f"unknown torchvision model {arch!r}; see torchvision.models.list_models()"
         ) from None
     w = wenum[weights] if weights != "DEFAULT" else wenum.DEFAULT
+    state = _torchvision_state(w, weights_path, f"torchvision {arch}")
     model = tvm.get_model(arch, weights=None)
-    model.load_state_dict(_torchvision_state(w, weights_path, f"torchvision {arch}"))
+    load_state(
+        model,
+        state,
+        f"torchvision {arch}",
+        f"classifier.weights_path={weights_path}" if weights_path else arch,
+    )
     size = int(w.transforms().crop_size[0]) if hasattr(w.transforms(), "crop_size") else 224
     aliases = _vgg_aliases(model) if arch.startswith("vgg") else None
     classes = imagenet() if len(w.meta.get("categories", [])) == 1000 else None
@@ -304,7 +407,12 @@ def timm_model(arch: str, weights_path: str | None = None, head: str = "relu", d
             _offline_message(f"timm {arch}", f"{arch}.safetensors") + f"\n(cause: {e})"
         ) from None
     if weights_path:
-        model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        load_state(
+            model,
+            load_weights_file(weights_path, f"timm {arch}"),
+            f"timm {arch}",
+            f"classifier.weights_path={weights_path}",
+        )
     cfg = timm.data.resolve_data_config({}, model=model)
     classes = imagenet() if model.num_classes == 1000 else None
     return Classifier(

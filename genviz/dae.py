@@ -49,6 +49,11 @@ from genviz.trunk import normalized_distance
 LOSSES = ("paper", "mse+fft", "mse+grad")
 
 
+class NonFiniteError(FloatingPointError):
+    """A training loss or the weights became NaN/inf: training stops, and no checkpoint is
+    written from that state (see :class:`genviz.callbacks.Checkpoint`)."""
+
+
 def _plain(x):
     """DictConfig/ListConfig/tuple -> plain dict/list (checkpoints stay omegaconf-free)."""
     try:
@@ -217,8 +222,23 @@ class DAE(pl.LightningModule):
         return pixels, recon, self.compute_loss(recon, target)
 
     # ------------------------------------------------------------ lightning
+    def check_finite_loss(self, loss: torch.Tensor) -> None:
+        """Raise :class:`NonFiniteError` when ``loss`` is NaN/inf (on any rank), before its
+        backward pass and optimizer step can spread it into the weights."""
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:  # every rank stops together
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            raise NonFiniteError(
+                f"training loss is {loss.detach().float().item()} at step {self.global_step}: training "
+                "stopped and no checkpoint was written from this state (lower dae.lr, raise "
+                "dae.warmup_steps, keep trainer.gradient_clip_val set, or check the data)"
+            )
+
     def training_step(self, batch, batch_idx):
         pixels, recon, losses = self._step(batch, train=True)
+        self.check_finite_loss(losses["loss"])
         n = len(pixels)
         if self.discriminator is not None:
             losses.update(self._adversarial_step(recon, from_pixels(pixels), losses["loss"]))

@@ -34,7 +34,25 @@ README_HINT = "see data/README.md for where to get the datasets and how to point
 
 
 class DataRootError(FileNotFoundError):
-    """The data root is missing, or holds no usable image."""
+    """The data root is missing, or holds no usable image (or too few to split)."""
+
+
+class DataConfigError(ValueError):
+    """A ``data.*`` config value is out of range; the message names the key."""
+
+
+def _int_option(key: str, value, minimum: int, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    try:
+        if isinstance(value, bool) or int(value) != float(value):
+            raise ValueError
+        value = int(value)
+    except (TypeError, ValueError):
+        raise DataConfigError(f"data.{key} must be an integer >= {minimum}, got {value!r}") from None
+    if value < minimum:
+        raise DataConfigError(f"data.{key} must be an integer >= {minimum}, got {value}")
+    return value
 
 
 def _is_image(p: Path) -> bool:
@@ -57,12 +75,19 @@ def imagenet_wnids(classes: Sequence[int] | str) -> list[str]:
             try:
                 lo, hi = (int(x) for x in classes.split("-"))
             except ValueError:
-                raise ValueError(
+                raise DataConfigError(
                     f"data.classes must be a list of indices, 'first-last', 'even' or 'odd', got {classes!r}"
                 ) from None
             classes = range(lo, hi + 1)
+    try:
+        classes = [int(i) for i in classes]
+    except (TypeError, ValueError):
+        raise DataConfigError(f"data.classes must be ImageNet class indices, got {classes!r}") from None
+    wrong = [i for i in classes if not 0 <= i < 1000]
+    if wrong:
+        raise DataConfigError(f"data.classes: {wrong[:5]} out of range, ImageNet-1k classes are 0-999")
     info = ImageNetInfo()
-    return [info.index_to_label_name(int(i)) for i in classes]
+    return [info.index_to_label_name(i) for i in classes]
 
 
 def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, subdir=None) -> list[Path]:
@@ -90,18 +115,30 @@ def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, s
             dirs = [d for d in dirs if d.name in wanted]
         files = [p for d in dirs for p in d.rglob("*") if p.is_file() and _is_image(p)]
     else:
-        raise ValueError(f"data layout must be 'folder', 'imagefolder' or 'imagenet', got {layout!r}")
+        raise DataConfigError(f"data.layout must be 'folder', 'imagefolder' or 'imagenet', got {layout!r}")
     if not files:
         what = "class folders with images" if layout != "folder" else "images"
         raise DataRootError(f"no {what} found under {str(root)!r} (layout={layout!r}); {README_HINT}")
     return sorted(files)
 
 
+def to_rgb8(im: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of ``im``.  16-bit grayscale (PIL modes ``I;16*``, and ``I`` as older
+    Pillows open 16-bit PNGs) is scaled from [0, 65535] to [0, 255]; PIL's own ``convert``
+    would clip it (everything above 255 white).  16-bit RGB(A) PNGs already open as 8-bit."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        import numpy as np
+
+        a = np.asarray(im).astype(np.float32) / 257.0
+        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
 def _open_rgb(path: Path, draft: int | None = None) -> Image.Image:
     with Image.open(path) as im:
         if draft:  # JPEG: decode at the smallest DCT scale that is still >= draft px
             im.draft("RGB", (draft, draft))
-        return im.convert("RGB")
+        return to_rgb8(im)
 
 
 def check_images(files: Sequence[Path], mode: str = "decode") -> tuple[list[Path], list[Path]]:
@@ -177,9 +214,30 @@ class ImageDataModule(pl.LightningDataModule):
         from hydra.utils import to_absolute_path  # works with or without a Hydra run
 
         self.root = to_absolute_path(str(root))
+        if layout not in ("folder", "imagefolder", "imagenet"):
+            raise DataConfigError(
+                f"data.layout must be 'folder', 'imagefolder' or 'imagenet', got {layout!r}"
+            )
+        if check not in ("decode", "header", "none"):
+            raise DataConfigError(f"data.check must be 'decode', 'header' or 'none', got {check!r}")
         self.layout, self.classes, self.subdir = layout, classes, subdir
-        self.image_size = int(image_size)
-        self.resize = int(resize) if resize else round(self.image_size * 256 / 224)
+        self.image_size = _int_option("image_size", image_size, 1)
+        resize = _int_option("resize", resize or None, 1, allow_none=True)
+        self.resize = resize or round(self.image_size * 256 / 224)
+        if self.resize < self.image_size and not crop_scale:
+            raise DataConfigError(
+                f"data.resize ({self.resize}) must be >= the image size ({self.image_size})"
+            )
+        batch_size = _int_option("batch_size", batch_size, 1)
+        num_workers = _int_option("num_workers", num_workers, 0)
+        val_size = _int_option("val_size", val_size, 1, allow_none=True)
+        max_images = _int_option("max_images", max_images or None, 2, allow_none=True)
+        try:
+            val_fraction = float(val_fraction)
+        except (TypeError, ValueError):
+            val_fraction = float("nan")
+        if not 0 < val_fraction < 1:
+            raise DataConfigError(f"data.val_fraction must be a number in (0, 1), got {val_fraction!r}")
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_fraction, self.val_size, self.seed = val_fraction, val_size, seed
         self.flip, self.check, self.cache, self.max_images = flip, check, cache, max_images
@@ -218,13 +276,23 @@ class ImageDataModule(pl.LightningDataModule):
             )
         if not files:
             raise DataRootError(f"no readable image under {self.root!r}; {README_HINT}")
+        if len(files) < 2:
+            raise DataRootError(
+                f"only 1 readable image under {self.root!r}: training needs at least 2, one to train "
+                "on and one held out for validation (a copy of the image would make validation = training)"
+            )
         order = torch.randperm(len(files), generator=torch.Generator().manual_seed(self.seed)).tolist()
         files = [files[i] for i in order]
         if self.max_images:
             files = files[: self.max_images]
         n_val = self.val_size if self.val_size is not None else round(len(files) * self.val_fraction)
-        n_val = min(max(n_val, 1), len(files) - 1) if len(files) > 1 else 0
-        return files[n_val:], files[:n_val] or files[:1]
+        if n_val > len(files) - 1:
+            rank_zero_warn(
+                f"data.val_size={n_val} leaves no training image out of {len(files)}; validating on "
+                f"{len(files) - 1} and training on 1"
+            )
+        n_val = min(max(n_val, 1), len(files) - 1)
+        return files[n_val:], files[:n_val]
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

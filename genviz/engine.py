@@ -10,10 +10,12 @@ keeps its history on the device and reads it back only every
 from __future__ import annotations
 
 import logging
+import math
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -22,6 +24,29 @@ from .objectives import BatchObjective
 from .params import Param
 
 log = logging.getLogger(__name__)
+
+# The status of a result (visualize's log and results.json, read by atlas, evaluate, report):
+STATUS_OK = "ok"  # the target's activation is positive and finite (or, minimizing, finite)
+STATUS_DEAD = "dead"  # the target never became active (activation <= 0): the image is not a result
+STATUS_NAN = "nan"  # the activation is not finite (nan/inf: the optimization diverged): not a result
+STATUSES = (STATUS_OK, STATUS_DEAD, STATUS_NAN)
+NOT_OK = (STATUS_DEAD, STATUS_NAN)
+
+
+def status_of(activation: float, dead: bool = False, nonfinite: bool = False) -> str:
+    """``nan`` for a non-finite activation (whatever else holds), ``dead``, else ``ok``."""
+    if nonfinite or not math.isfinite(float(activation)):
+        return STATUS_NAN
+    return STATUS_DEAD if dead else STATUS_OK
+
+
+def minimizing(objective) -> list[bool]:
+    """Rows whose target has only negative weights (``-1*class:1``): they minimize, and an
+    activation <= 0 is their aim, not a dead start."""
+    objs = getattr(objective, "objectives", None)
+    if objs is None:
+        return [False] * len(objective)
+    return [bool(getattr(o, "terms", None)) and all(t.weight < 0 for t in o.terms) for o in objs]
 
 
 @dataclass
@@ -34,6 +59,8 @@ class RenderResult:
     dead_start: list[bool]  # rows whose target was 0 at the start (revived through the pre-activation)
     seconds: float
     frames: list[torch.Tensor]
+    nonfinite: list[bool] = field(default_factory=list)  # rows whose activation or image is nan/inf
+    minimizing: list[bool] = field(default_factory=list)  # rows with only negative weights
 
 
 class _Selector:
@@ -77,7 +104,16 @@ def render(
     """Maximize ``objective`` row by row; returns the selected images in [0, 1]."""
     from tqdm.auto import tqdm
 
+    try:
+        n_steps = int(steps) if isinstance(steps, float) and steps.is_integer() else operator.index(steps)
+    except TypeError:
+        n_steps = 0
+    if n_steps < 1:
+        raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
+    steps = n_steps
     B = len(objective)
+    mini = minimizing(objective)
+    mini_rows = torch.tensor(mini, dtype=torch.bool)
     opt = optimizer(param.params)
     sel = _Selector(final, snapshot_every, median_of)
     device = param.params[0].device
@@ -116,7 +152,7 @@ def render(
             if frames_every and step % frames_every == 0:
                 frames.append(img.detach().clamp(0, 1).cpu())
             if step == 0:
-                dead_start = (hist[0] <= 0).tolist()
+                dead_start = [bool(d) and not m for d, m in zip((hist[0] <= 0).tolist(), mini)]
                 if any(dead_start):
                     log.warning(
                         "%d target(s) start with zero activation: optimizing their pre-activation "
@@ -133,7 +169,7 @@ def render(
                 best_step[improved] = step
                 bar.set_postfix(act=f"{now.mean():.3g}", best=f"{best.max():.3g}")
                 if patience:
-                    stop = (~done) & (step - best_step >= patience) & (now > 0)
+                    stop = (~done) & (step - best_step >= patience) & ((now > 0) | mini_rows)
                     for i in stop.nonzero().flatten().tolist():
                         finals[i] = sel.select(img)[i].clamp(0, 1)
                         steps_run[i] = step + 1
@@ -146,7 +182,14 @@ def render(
     n = step + 1
     history = hist[:n].cpu()
     act = torch.stack([history[s - 1, i] for i, s in enumerate(steps_run)]) if n else torch.zeros(B)
-    dead = (act <= 0).tolist()
+    nonfinite = ((~torch.isfinite(act)) | (~torch.isfinite(images.detach().cpu()).flatten(1).all(1))).tolist()
+    dead = [bool(a <= 0) and not m and not nf for a, m, nf in zip(act.tolist(), mini, nonfinite)]
+    if any(nonfinite):
+        log.warning(
+            "%d target(s) ended with a non-finite activation or image (nan/inf: the optimization "
+            "diverged): their images are not results; lower the learning rate",
+            sum(nonfinite),
+        )
     if any(dead):
         log.warning(
             "%d target(s) never became active (activation 0): their images are not results; "
@@ -162,4 +205,6 @@ def render(
         dead_start,
         time.perf_counter() - t0,
         frames,
+        nonfinite,
+        mini,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import math
@@ -37,7 +38,9 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path, save_png_atomic, write_bytes_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
+from .engine import STATUS_NAN, STATUS_OK
 from .images import load_image as _load_image
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,75 @@ SHARED_FOLDER = "data/imagenet-val-1k"
 
 class ReferenceFolderError(FileNotFoundError):
     pass
+
+
+class RunFileError(ValueError):
+    """A run's results.json that cannot be read as one (the message names the file)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# result status: a non-finite number is never ok
+
+FINITE_FIELDS = ("activation", "optimized_activation", "prob")
+
+
+def _finite(value) -> bool:
+    """None (no such number, e.g. the prob of a channel target) passes; anything else must be a
+    finite number."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return True
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def result_status(r: dict) -> str:
+    """The status of one result row: ``nan`` when any of its numbers (activation, optimized
+    activation, prob, probs) is not finite, whatever status it records (rows written before the
+    ``nan`` status existed said ``ok``); else its recorded status (``ok`` when it has none)."""
+    numbers = [r.get(k) for k in FINITE_FIELDS]
+    probs = r.get("probs")
+    if isinstance(probs, list):
+        numbers += probs
+    if not all(_finite(v) for v in numbers):
+        return STATUS_NAN
+    return r.get("status", STATUS_OK)
+
+
+def result_ok(r: dict) -> bool:
+    """True for a row whose image is a result: status ok and every number finite."""
+    return result_status(r) == STATUS_OK
+
+
+def model_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (cpu for an empty module)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def int_value(key: str, value, minimum: int = 1, none_ok: bool = False) -> int | None:
+    """A config value that must be an integer of at least ``minimum``: one error naming ``key``."""
+    if value is None and none_ok:
+        return None
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            pass
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{key}={value!r}: must be an integer")
+    if v < minimum:
+        raise ValueError(f"{key}={value}: must be at least {minimum}")
+    return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,8 +246,7 @@ def load_images(paths, size: int | None = None) -> tuple[torch.Tensor | None, li
 
 def save_png(img: torch.Tensor, path) -> None:
     arr = (img.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
+    save_png_atomic(Image.fromarray(arr), path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +267,7 @@ def forward_embed(clf: Classifier, x: torch.Tensor) -> tuple[torch.Tensor, torch
 
     The embedding is the ``pool`` layer when the classifier names one (efficientnet_lite:
     the global-pool output), else the input of its last linear layer."""
-    x = clf.fit_input(x)
+    x = clf.fit_input(x.to(model_device(clf)))
     if "pool" in clf.aliases:
         with clf.recording(["pool"]) as store:
             logits = clf.run(x, store)
@@ -222,8 +293,8 @@ def embed_batched(
     starts = range(0, len(images), batch_size)
     for s in tqdm(starts, desc=desc or f"{clf.name}", disable=len(starts) < 2, leave=False):
         lg, em = forward_embed(clf, images[s : s + batch_size])
-        logits.append(lg.float())
-        embs.append(em.float())
+        logits.append(lg.float().cpu())
+        embs.append(em.float().cpu())
     return torch.cat(logits), torch.cat(embs)
 
 
@@ -267,13 +338,18 @@ def reference_embeddings(
     counted and reported in one warning."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     path = cache_dir / "embeddings" / f"{_cache_key(clf, ref)}.pt"
+    out = None
     if use_cache and path.exists():
-        d = torch.load(path, map_location="cpu", weights_only=True)
-        out = ReferenceEmbeddings(
-            clf.name, [Path(f) for f in d["files"]], d["classes"], d["embeddings"], d["skipped"]
-        )
-        log.info("reference embeddings of %s from cache %s", clf.name, path)
-    else:
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            out = ReferenceEmbeddings(
+                clf.name, [Path(f) for f in d["files"]], d["classes"], d["embeddings"], d["skipped"]
+            )
+            log.info("reference embeddings of %s from cache %s", clf.name, path)
+        except Exception as e:  # truncated, garbage, another format: computed again (and re-cached)
+            log.warning("unreadable reference embeddings cache %s (%s): computing them again", path, e)
+            out = None
+    if out is None:
         files, classes, embs, skipped = [], [], [], []
         starts = range(0, len(ref), batch_size)
         for s in tqdm(starts, desc=f"embedding {ref.folder.name} with {clf.name}", leave=False):
@@ -284,7 +360,7 @@ def reference_embeddings(
                 continue
             ok = [i for i in range(len(chunk)) if i not in set(bad)]
             _, em = forward_embed(clf, x)
-            embs.append(F.normalize(em.float(), dim=1))
+            embs.append(F.normalize(em.float(), dim=1).cpu())
             files += [chunk[i] for i in ok]
             classes += [ref.classes[s + i] for i in ok]
         if not embs:
@@ -293,18 +369,23 @@ def reference_embeddings(
             clf.name, files, torch.tensor(classes, dtype=torch.long), torch.cat(embs), skipped
         )
         if use_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(
-                {
-                    "files": [str(f) for f in files],
-                    "classes": out.classes,
-                    "embeddings": out.embeddings,
-                    "skipped": [str(f) for f in skipped],
-                },
-                tmp,
-            )
-            os.replace(tmp, path)
+            try:  # atomically: a temporary file beside it, then a rename
+                with atomic_path(path) as tmp:
+                    torch.save(
+                        {
+                            "files": [str(f) for f in files],
+                            "classes": out.classes,
+                            "embeddings": out.embeddings,
+                            "skipped": [str(f) for f in skipped],
+                        },
+                        tmp,
+                    )
+            except OSError as e:  # the embeddings are computed: use them, uncached
+                log.warning(
+                    "cannot write the reference embeddings cache %s (%s): not cached (cache_dir=...)",
+                    path,
+                    e.strerror or e,
+                )
     if out.skipped:
         log.warning(
             "skipped %d unreadable reference image(s) in %s (first: %s)",
@@ -410,13 +491,34 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def read_run(run_dir) -> tuple[dict, list[dict]]:
+    """(config, results) of a visualize run's results.json; a file that is not one (truncated,
+    not JSON, a list...) is a :class:`RunFileError` naming it."""
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run_dir must be a visualize output directory")
-    with open(path) as fh:
-        data = json.load(fh)
-    return data.get("config", {}), data["results"]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path} is not a results.json (not text)") from None
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path} is not valid JSON (truncated, or still being written?): {e}") from None
+    except OSError as e:
+        raise RunFileError(f"{path} cannot be read ({e.strerror or e})") from None
+    expected = 'a visualize results.json is an object with a "results" list'
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} holds a JSON {type(data).__name__}; {expected}")
+    results = data.get("results")
+    if not isinstance(results, list):
+        found = "no" if results is None else f"a {type(results).__name__} as"
+        raise RunFileError(f'{path} has {found} "results"; {expected}')
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise RunFileError(f"{path}: results[{i}] is a {type(r).__name__}, not an object; {expected}")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise RunFileError(f'{path}: "config" is a {type(config).__name__}, not an object')
+    return config, results
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -477,15 +579,22 @@ def evaluate_run(
     nearest: int = 3,
 ) -> tuple[list[dict], list[dict]]:
     """Score every ``status: ok`` image of a visualize run; write evaluation.csv / .md.
+    A row with a non-finite activation or probability is never scored, whatever its status
+    (it counts in ``not_ok``).
 
     Returns (rows, summaries): one row per image and evaluator, one summary per evaluator."""
     run_dir = Path(run_dir)
+    batch_size = int_value("batch_size", batch_size)
+    nearest = int_value("nearest", nearest, 0)
     config, results = read_run(run_dir)
     n_all = len(results)
-    results = [r for r in results if r.get("status", "ok") == "ok" and r.get("image")]
+    nonfinite = sum(result_status(r) == STATUS_NAN for r in results)
+    results = [r for r in results if result_ok(r) and isinstance(r.get("image"), str) and r["image"]]
     excluded = n_all - len(results)
     if excluded:
         log.warning("%d result(s) without status ok (e.g. dead targets) are not scored", excluded)
+    if nonfinite:
+        log.warning("%d result(s) with a non-finite activation (status nan) are not scored", nonfinite)
     if not results:
         raise ValueError(f"{run_dir}/results.json lists no generated images")
     images, bad = load_images([run_dir / r["image"] for r in results])
@@ -508,7 +617,7 @@ def evaluate_run(
         for r, s in zip(results, scored):
             rows.append(
                 {
-                    "target": r["target"],
+                    "target": r.get("target"),
                     "image": r["image"],
                     "activation": r.get("activation"),
                     "generator_prob": r.get("prob"),
@@ -529,11 +638,12 @@ def evaluate_run(
 
 def write_reports(run_dir, rows, summaries, config=None, reference=None) -> None:
     run_dir = Path(run_dir)
-    with open(run_dir / "evaluation.csv", "w", newline="") as fh:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    write_bytes_atomic(run_dir / "evaluation.csv", buf.getvalue().encode("utf-8"))
     gen = (config or {}).get("classifier", "")
     gen = gen.get("name", gen) if isinstance(gen, dict) else gen
     ref_note = f"{reference.folder} ({len(reference)} images)" if reference is not None else "none"
@@ -553,4 +663,4 @@ def write_reports(run_dir, rows, summaries, config=None, reference=None) -> None
         markdown_table(rows, ROW_COLUMNS),
         "",
     ]
-    (run_dir / "evaluation.md").write_text("\n".join(md))
+    write_text_atomic(run_dir / "evaluation.md", "\n".join(md))

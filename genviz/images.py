@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .atomic import save_png_atomic
+
 
 def to_pil(img: torch.Tensor) -> Image.Image:
     """[3, H, W] in [0, 1] -> PIL image."""
@@ -16,9 +18,10 @@ def to_pil(img: torch.Tensor) -> Image.Image:
 
 
 def save_png(img: torch.Tensor, path: str | Path) -> Path:
+    """Write ``img`` as a PNG atomically (a temporary file beside it, then a rename): a reader
+    or a killed run never leaves a partial or 0-byte PNG at ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(img).save(path)
+    save_png_atomic(to_pil(img), path)
     return path
 
 

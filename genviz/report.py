@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .atomic import save_png_atomic, write_text_atomic
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]  # fmt: skip
 NOT_OK = ("dead", "nan")  # statuses drawn as failures
@@ -78,8 +80,7 @@ def activation_png(results: Sequence[dict], path: str | Path, size=(720, 400)) -
             stop = f"  stopped at step {len(c)}" if c and len(c) < longest else ""
             d.text((left + 32, ly), f"{r['target'][:70]}{note}{stop}", fill="black", font=font)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    save_png_atomic(im, path)
     return path
 
 
@@ -183,8 +184,7 @@ def write_run_page(
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     )
     path = out / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
+    write_text_atomic(path, page)
     return path
 
 
@@ -214,5 +214,5 @@ def write_table_page(
         f"<table><tr>{head}</tr>{''.join(trs)}</table></body></html>"
     )
     path = Path(out_dir) / "index.html"
-    path.write_text(page)
+    write_text_atomic(path, page)
     return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -19,6 +20,28 @@ from pathlib import Path
 import yaml
 
 SORT_KEYS = {"prob": True, "activation": True, "rank": False}  # key -> larger is better
+
+
+def _finite(v) -> bool:
+    try:
+        return v is not None and not isinstance(v, bool) and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _ok(r: dict) -> bool:
+    """Status ok and a finite activation and prob (an older results.json may say ok beside a
+    NaN activation: genviz.evaluation.result_status, without importing torch here)."""
+    finite = all(
+        r.get(k) is None or _finite(r.get(k)) for k in ("activation", "optimized_activation", "prob")
+    )
+    return r.get("status") == "ok" and finite
+
+
+def _mean(values) -> float:
+    """Mean of the finite values (NaN when there is none)."""
+    vals = [float(v) for v in values if _finite(v)]
+    return statistics.fmean(vals) if vals else float("nan")
 
 
 def load_runs(sweep_dir: str | Path) -> list[dict]:
@@ -29,22 +52,29 @@ def load_runs(sweep_dir: str | Path) -> list[dict]:
     runs = []
     for res in sorted(root.rglob("results.json")):
         job = res.parent
-        rows = json.loads(res.read_text())["results"]
+        try:
+            rows = json.loads(res.read_text(encoding="utf-8"))["results"]
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise TypeError("results is not a list of objects")
+        except (OSError, ValueError, KeyError, TypeError) as e:  # a job killed while writing it...
+            print(f"warning: skipping {res}: not a readable results.json ({e})", file=sys.stderr)
+            continue
         if not rows:
             continue
         ov_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(ov_file.read_text()) if ov_file.exists() else []
         probs = [r["prob"] for r in rows if r.get("prob") is not None]
         ranks = [r["rank"] for r in rows if r.get("rank") is not None]
+        acts = [r.get("activation") for r in rows]
         runs.append(
             {
                 "dir": str(job.relative_to(root)) if job != root else ".",
                 "overrides": dict(o.split("=", 1) for o in overrides if "=" in o),
                 "n": len(rows),
-                "prob": statistics.fmean(probs) if probs else float("nan"),
-                "rank": statistics.fmean(ranks) if ranks else float("nan"),
-                "activation": statistics.fmean(r["activation"] for r in rows),
-                "dead": sum(r.get("status") != "ok" for r in rows),
+                "prob": _mean(probs),
+                "rank": _mean(ranks),
+                "activation": _mean(acts),
+                "dead": sum(not _ok(r) for r in rows),
                 "seconds": statistics.fmean(r.get("seconds", 0.0) for r in rows),
             }
         )
@@ -79,6 +109,51 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_page(runs: list[dict], sweep_dir: str | Path, by: str = "prob") -> Path:
+    """``<sweep_dir>/index.html``: the ranked table, each run's grid linked to its own page."""
+    from .report import write_table_page
+
+    keys = sorted({k for r in runs for k in r["overrides"]})
+    varying = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
+    rows = []
+    for r in runs:
+        job = Path(r["dir"])
+        row = {
+            "run": r["dir"],
+            "mean prob": f"{r['prob']:.3f}",
+            "mean rank": f"{r['rank']:.1f}",
+            "mean activation": f"{r['activation']:.3g}",
+            "not ok": f"{r['dead']}/{r['n']}",
+            "s/image": f"{r['seconds']:.1f}",
+            **{k: r["overrides"].get(k, "") for k in varying},
+        }
+        if (Path(sweep_dir) / job / "grid.png").is_file():
+            row["grid"] = (job / "grid.png").as_posix()
+        if (Path(sweep_dir) / job / "index.html").is_file():
+            row["page"] = (job / "index.html").as_posix()
+        rows.append(row)
+    columns = ["run", "mean prob", "mean rank", "mean activation", "not ok", "s/image", *varying]
+    return write_table_page(rows, columns, sweep_dir, f"sweep {Path(sweep_dir).name}, best by {by} first")
+
+
+try:  # written at the end of every visualize multirun (conf/visualize.yaml, hydra.callbacks)
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - Hydra < 1.1
+    _HydraCallback = object
+
+
+class SweepPage(_HydraCallback):
+    """Hydra callback: after a multirun, rank its runs into ``<sweep dir>/index.html``."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        try:
+            runs = rank_runs(load_runs(sweep_dir))
+        except FileNotFoundError:
+            return  # no job finished: nothing to show
+        write_page(runs, sweep_dir)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sweep_dir")
@@ -90,6 +165,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table(runs))
+    print(f"page: {write_page(runs, args.sweep_dir, args.by)}", file=sys.stderr)
     return 0
 
 

@@ -12,9 +12,11 @@ class:ostrich+class:bullfrog                      compound (paper Fig. 9)
 
 from __future__ import annotations
 
+import math
 import re
 
 from . import objectives as O
+from .classes import ClassNames
 from .classifiers import Classifier
 
 KINDS = ("class", "channel", "neuron", "layer", "channels")
@@ -26,9 +28,12 @@ class TargetError(ValueError):
 
 def _int(s: str, what: str, target: str) -> int:
     try:
-        return int(s)
+        v = int(s)
     except ValueError:
         raise TargetError(f"target {target!r}: {what} must be an integer, got {s!r}") from None
+    if v < 0:
+        raise TargetError(f"target {target!r}: {what} must be 0 or more, got {v}")
+    return v
 
 
 def _channel_list(s: str, target: str) -> list[int]:
@@ -44,11 +49,55 @@ def _channel_list(s: str, target: str) -> list[int]:
     return out
 
 
+# a term's numeric weight: 0.7, -1, .5, 2., 1e3, 1e+3, 1.5E-2
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_WEIGHTED = re.compile(rf"\s*({_NUMBER})\s*\*\s*(.+)", re.S)
+_EXPONENT_OPEN = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)[eE]")  # a weight cut at its exponent's sign
+
+
+def split_terms(text: str) -> list[str]:
+    """``"0.7*class:crib+0.3*class:cradle"`` -> its terms. A ``+`` inside a weight's exponent
+    (``1e+3*class:1``) is part of the number, not a separator."""
+    terms, cur = [], ""
+    for ch in text:
+        if ch == "+" and cur.strip() and not _EXPONENT_OPEN.fullmatch(cur):
+            terms.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    terms.append(cur)
+    return [t for t in terms if t.strip()]
+
+
+def _weight(term: str, full: str) -> tuple[float, str]:
+    m = _WEIGHTED.fullmatch(term)
+    if not m:
+        return 1.0, term
+    weight = float(m.group(1))
+    if not math.isfinite(weight):
+        raise TargetError(f"target {full!r}: weight {m.group(1)} is not a finite number")
+    if weight == 0:
+        raise TargetError(
+            f"target {full!r}: weight 0 in {term.strip()!r} leaves nothing to optimize; "
+            "drop the term or give it a non-zero weight (a negative weight minimizes)"
+        )
+    return weight, m.group(2)
+
+
+def _class_index(rest: str, clf: Classifier, full: str) -> int:
+    key = rest.strip()
+    if re.fullmatch(r"[-+]?\d+", key):
+        i, n = int(key), len(clf.classes)
+        if not 0 <= i < n:
+            raise TargetError(
+                f"target {full!r}: class index {i} is out of range 0..{n - 1} (the classifier has {n} classes)"
+            )
+        return i
+    return clf.classes.resolve(rest)
+
+
 def _parse_term(term: str, clf: Classifier, full: str) -> O.Objective:
-    weight = 1.0
-    m = re.fullmatch(r"\s*([-+]?\d*\.?\d+(?:e[-+]?\d+)?)\s*\*\s*(.+)", term)
-    if m:
-        weight, term = float(m.group(1)), m.group(2)
+    weight, term = _weight(term, full)
     kind, _, rest = term.strip().partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS or not rest:
@@ -58,7 +107,7 @@ def _parse_term(term: str, clf: Classifier, full: str) -> O.Objective:
             + " (e.g. class:mosque, channel:relu5_1:99, 0.7*class:crib+0.3*class:cradle)"
         )
     if kind == "class":
-        obj = O.class_(clf.classes.resolve(rest), f"class:{rest}")
+        obj = O.class_(_class_index(rest, clf, full), f"class:{rest}")
     elif kind == "layer":
         clf.resolve_layer(rest)
         obj = O.layer(rest)
@@ -87,7 +136,10 @@ def parse_target(text: str, clf: Classifier) -> O.Objective:
     text = str(text).strip()
     if not text:
         raise TargetError("empty target; try target=class:mosque")
-    obj = sum((_parse_term(t, clf, text) for t in text.split("+") if t.strip()), O.Objective())
+    terms = split_terms(text)
+    if not terms:
+        raise TargetError(f"target {text!r} names nothing to optimize; try target=class:mosque")
+    obj = sum((_parse_term(t, clf, text) for t in terms), O.Objective())
     obj.label = text
     return obj
 
@@ -96,4 +148,32 @@ def parse_targets(texts, clf: Classifier) -> list[O.Objective]:
     """One target string, a comma-free list, or a list of strings -> objectives."""
     if isinstance(texts, str):
         texts = [texts]
+    if not len(texts):
+        raise TargetError("target=[] names no target; try target=class:mosque or target=[class:1,class:2]")
     return [parse_target(t, clf) for t in texts]
+
+
+class _AnyClass:
+    def resolve(self, key) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 1 << 62
+
+
+class _NamesOnly:
+    """Stands in for a classifier whose weights are not loaded yet: its class names (or none
+    known: any class passes) and any layer name."""
+
+    def __init__(self, classes: ClassNames | None):
+        self.classes = classes if classes is not None else _AnyClass()
+
+    def resolve_layer(self, name: str) -> str:
+        return name
+
+
+def check_targets(texts, classes: ClassNames | None = None) -> None:
+    """Check target strings before a classifier is built: their syntax, weights and indices,
+    and with ``classes`` their class names and index ranges (layers are checked later, against
+    the built classifier)."""
+    parse_targets(texts, _NamesOnly(classes))

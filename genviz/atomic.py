@@ -1,0 +1,110 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one.
+
+Each helper writes a temporary file in the destination's own directory (so the final rename
+never crosses a filesystem), flushes and fsyncs it, then ``os.replace``-s it onto the
+destination. If anything fails the temporary file is removed and the destination is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_path", "open_atomic", "save_png_atomic", "write_bytes_atomic", "write_text_atomic"]
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it is fsynced and renamed onto
+    ``path``, on an exception it is deleted. For writers that want a file name (PIL, torch.save):
+
+        with atomic_path(out) as tmp:
+            image.save(tmp, format="PNG")
+
+    ``suffix`` (default: ``path``'s own suffix) keeps libraries that look at the extension happy.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=(path.suffix if suffix is None else suffix) + ".tmp", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    with contextlib.suppress(OSError):  # mkstemp makes 0600 files; give it a plain file's mode
+        os.chmod(tmp, 0o666 & ~_UMASK)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """``open(path, mode)`` that only replaces ``path`` once the block finishes without error."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"open_atomic: mode must be 'w' or 'wb', not {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; return ``path``."""
+    with open_atomic(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically; return ``path``."""
+    with open_atomic(path, "w", encoding=encoding) as f:
+        f.write(text)
+    return Path(path)
+
+
+def save_png_atomic(image, path: str | os.PathLike, format: str | None = None) -> Path:
+    """Save a PIL image at ``path`` atomically (PNG, or the format ``path``'s extension names,
+    or ``format``); return ``path``."""
+    from PIL import Image
+
+    path = Path(path)
+    fmt = format or Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt)
+    return path
