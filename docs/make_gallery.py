@@ -29,7 +29,7 @@ from genviz.evaluation import score  # noqa: E402
 from genviz.images import grid  # noqa: E402
 
 CLASSES = ["goldfish", "lemon", "ladybug", "lion", "soccer ball", "jellyfish"]
-_TARGETS = "[" + ",".join(f'class:"{c}"' if " " in c else f"class:{c}" for c in CLASSES) + "]"
+_TARGETS = "[" + ",".join("class:" + c.replace(" ", "_") for c in CLASSES) + "]"
 
 # name -> (title, visualize.py overrides after classifier=efficientnet_lite0)
 PANELS: dict[str, tuple[str, list[str]]] = {
