@@ -62,6 +62,27 @@ class RenderResult:
     nonfinite: list[bool] = field(default_factory=list)  # rows whose activation or image is nan/inf
     minimizing: list[bool] = field(default_factory=list)  # rows with only negative weights
 
+    def grid(self, labels: list[str] | None = None):
+        """A labelled contact sheet (PIL image): row k's final activation and status."""
+        from .images import grid
+
+        if labels is None:
+            labels = [
+                f"{k}: {float(a):.3g} {status_of(float(a), d, n)}"
+                for k, (a, d, n) in enumerate(
+                    zip(self.activation, self.dead, self.nonfinite or [False] * len(self.dead), strict=True)
+                )
+            ]
+        return grid(self.images, labels)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows a result as its grid."""
+        import io
+
+        buf = io.BytesIO()
+        self.grid().save(buf, format="PNG")
+        return buf.getvalue()
+
 
 class _Selector:
     """Final image of each row: the last one, or the median of the last snapshots."""

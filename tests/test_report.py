@@ -87,3 +87,24 @@ def test_table_page_links_rows(tmp_path):
     )
     text = page.read_text()
     assert 'href="0/index.html"' in text and 'src="0/grid.png"' in text and "<td>0.5</td>" in text
+
+
+def test_render_result_shows_itself_as_a_grid():
+    import io
+
+    from genviz.engine import RenderResult
+
+    res = RenderResult(
+        images=torch.rand(2, 3, 16, 16),
+        activation=torch.tensor([1.5, float("nan")]),
+        history=torch.zeros(3, 2),
+        steps=[3, 3],
+        dead=[False, False],
+        dead_start=[False, False],
+        seconds=0.1,
+        frames=[],
+        nonfinite=[False, True],
+    )
+    with Image.open(io.BytesIO(res._repr_png_())) as im:
+        assert im.format == "PNG" and im.width > 2 * 16
+    assert res.grid(["a", "b"]).size == im.size
