@@ -36,7 +36,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from PIL import Image
 
-from .atomic import save_png_atomic, write_text_atomic
+from .atomic import save_png_atomic, unwritable_reason, write_text_atomic
 from .classes import ClassLookupError, ClassNames
 from .classifiers import Classifier
 from .engine import STATUS_NAN
@@ -60,23 +60,6 @@ class ConfigError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # output directory
-
-
-def unwritable_reason(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot be created or written, judged without creating anything (None: it
-    looks fine): its nearest existing ancestor must be a directory we may write in."""
-    probe = Path(os.path.abspath(path))
-    while not probe.exists():
-        if probe.is_symlink():
-            return f"{probe} is a broken symbolic link"
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is a file, not a directory"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"no permission to write in {probe}"
-    return None
 
 
 def check_writable_dir(path: str | os.PathLike, key: str = "out_dir", subdirs=()) -> Path:

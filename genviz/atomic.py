@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "open_atomic", "save_png_atomic", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "open_atomic",
+    "save_png_atomic",
+    "unwritable_reason",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 
 def _current_umask() -> int:
@@ -108,3 +115,20 @@ def save_png_atomic(image, path: str | os.PathLike, format: str | None = None) -
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt)
     return path
+
+
+def unwritable_reason(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be created or written, judged without creating anything (None: it
+    looks fine): its nearest existing ancestor must be a directory we may write in."""
+    probe = Path(os.path.abspath(path))
+    while not probe.exists():
+        if probe.is_symlink():
+            return f"{probe} is a broken symbolic link"
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"no permission to write in {probe}"
+    return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from .atomic import unwritable_reason
 from .classes import ClassLookupError
 from .classifiers import LayerLookupError, WeightsUnavailableError
 
@@ -62,19 +63,6 @@ def register_resolvers() -> None:
 register_resolvers()
 
 
-def _unwritable(path: Path) -> str | None:
-    """Why no directory can be made/written at ``path`` (its nearest existing ancestor decides),
-    or None."""
-    p = path.absolute()
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    if not p.is_dir():
-        return f"{p} is not a directory"
-    if not os.access(p, os.W_OK | os.X_OK):
-        return f"no permission to write in {p}"
-    return None
-
-
 def check_run_dir_override(argv: list[str], default: str | None = None) -> None:
     """Before Hydra starts: a run directory (``hydra.run.dir=...`` on the command line, else
     ``default``) that cannot be written is one error, exit code 2, not Hydra's traceback."""
@@ -84,7 +72,7 @@ def check_run_dir_override(argv: list[str], default: str | None = None) -> None:
     target = given[-1] if given else default
     if not target or "${" in target:
         return
-    why = _unwritable(Path(target))
+    why = unwritable_reason(target)
     if why:
         key = "hydra.run.dir" if given else "the run directory"
         print(

@@ -9,14 +9,11 @@ and one wandb group named after the sweep.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60]
+from .app import _slug
 
 
 def _sweep() -> tuple[str, str] | None:

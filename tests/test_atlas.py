@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from conftest import Counting
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from genviz import atlas as A
-from genviz.app import generate
 from genviz.atlas import parse_range, run_atlas, shard_items
 
 CONF = str(A.Path(__file__).resolve().parents[1] / "conf")
@@ -26,17 +26,6 @@ def atlas_cfg(tmp_path, *overrides):
                 *overrides,
             ],
         )
-
-
-class Counting:
-    """The real generate(), counting the targets it is asked to render."""
-
-    def __init__(self):
-        self.targets = []
-
-    def __call__(self, cfg, classifier=None):
-        self.targets += list(cfg.target)
-        return generate(cfg, classifier=classifier)
 
 
 def test_parse_range_and_shards():

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, compose_cfg
+from conftest import ROOT, Counting, compose_cfg
 from PIL import Image
 
 from genviz import atlas as A
@@ -68,17 +68,6 @@ def audit_cfg(tmp_path, *overrides):
             *overrides,
         ],
     )
-
-
-class Counting:
-    """The real generate(), counting the targets it is asked to render."""
-
-    def __init__(self):
-        self.targets = []
-
-    def __call__(self, cfg, classifier=None):
-        self.targets += list(cfg.target)
-        return generate(cfg, classifier=classifier)
 
 
 def never(*args, **kwargs):
