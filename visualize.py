@@ -24,11 +24,12 @@ def _run_dir() -> str | None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
-    from genviz.app import claim_output, generate, save, validate_config
+    from genviz.app import check_method_options, claim_output, generate, save, validate_config
     from genviz.tracking import build_loggers, log_run
 
     with friendly_errors(cleanup_dir=_run_dir()):
         validate_config(cfg)  # every config value and target string, before any work
+        check_method_options(cfg, list(HydraConfig.get().overrides.task))
         with claim_output(cfg.out_dir, overwrite=bool(cfg.get("overwrite", False))) as out_dir:
             results = generate(cfg)
             out = save(results, out_dir, cfg)

@@ -99,6 +99,25 @@ def _float_option(cfg: DictConfig, key: str, minimum: float = 0.0, why: str = ""
     return v
 
 
+def ignored_options(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """The command-line overrides a pixel-space method would silently ignore: it optimizes
+    pixels, so ``generator=...`` and ``generator.*`` mean nothing to it."""
+    if str(cfg.method.get("name", "generator_prior")) == "generator_prior":
+        return []
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    return [o for o, k in zip(overrides, keys, strict=True) if k == "generator" or k.startswith("generator.")]
+
+
+def check_method_options(cfg: DictConfig, overrides: list[str]) -> None:
+    ignored = ignored_options(cfg, overrides)
+    if ignored:
+        raise ValueError(
+            f"method={cfg.method.name} optimizes pixels and ignores the generator: drop "
+            f"{' '.join(ignored)} (this method's own keys are method.*, e.g. method.steps), or use "
+            "method=generator_prior"
+        )
+
+
 def validate_config(cfg: DictConfig, targets: bool = True) -> None:
     """Check the run's config values before any work (and before the classifier loads): a value
     that cannot work is one error naming its key. ``targets``: also the target strings, against

@@ -54,6 +54,8 @@ def test_tiny_run_writes_images_grid_results_and_config(tmp_path):
             ["classifier=tiny", "generator=dae", "generator.param.checkpoint=GARBAGE", "target=class:1"],
             "not a readable checkpoint",
         ),
+        (["classifier=tiny", "method=fourier", "generator=dae", "target=class:1"], "ignores the generator"),
+        (["classifier=tiny", "method=pixel", "generator.steps=5", "target=class:1"], "method.steps"),
     ],
 )
 def test_user_errors_are_one_message_not_a_traceback(tmp_path, args, message):
