@@ -33,25 +33,23 @@ USER_ERRORS = (
 
 # -- unique run directories ----------------------------------------------------------------------
 
-CLAIMED_DIRS: list[Path] = []  # run directories this process created through ${genviz.unique_dir:...}
+CLAIMED_DIRS: list[Path] = []  # run directories this process chose through ${genviz.unique_dir:...}
 
 
 def unique_dir(base: str) -> str:
-    """``base`` if no such directory exists, else ``base-1``, ``base-2``...: the directory is
-    created here, atomically (``mkdir`` fails if it exists), so two runs never share it.
+    """``base`` if no such path exists, else ``base-1``, ``base-2``...: a fresh run directory.
 
-    Used as ``hydra.run.dir: ${genviz.unique_dir:outputs/visualize/${now:...}}``; the resolver
-    is cached, so Hydra reads one value per run."""
+    Used as ``hydra.run.dir: ${genviz.unique_dir:outputs/visualize/${now:...}}`` (microseconds
+    in ``base``). It creates nothing: Hydra resolves the value more than once while composing
+    (and in configs that override it, e.g. atlas and audit), so a resolver that made directories
+    would leave empty ones behind. Two runs that still pick the same name in the same
+    microsecond are kept apart by ``app.claim_output``'s lock (the second one is refused)."""
     root = Path(str(base))
-    root.parent.mkdir(parents=True, exist_ok=True)
     for k in range(100_000):
         path = root if k == 0 else root.with_name(f"{root.name}-{k}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        CLAIMED_DIRS.append(path.resolve())
-        return str(path)
+        if not path.exists():
+            CLAIMED_DIRS.append(path.absolute())
+            return str(path)
     raise UserError(f"no free run directory next to {root}")
 
 
@@ -83,7 +81,7 @@ def check_run_dir_override(argv: list[str], default: str | None = None) -> None:
 
 
 def remove_unused_run_dir(run_dir: str | Path | None) -> bool:
-    """Remove ``run_dir`` if this process created it (``CLAIMED_DIRS``) and it holds nothing but
+    """Remove ``run_dir`` if this process chose it (``CLAIMED_DIRS``) and it holds nothing but
     Hydra's own files (.hydra/, the job log): a run that failed before any work leaves no empty
     directory behind. Returns whether it was removed."""
     if run_dir is None:

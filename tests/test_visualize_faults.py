@@ -80,13 +80,29 @@ def test_diverged_run_says_nan_in_the_log_and_results_json(tmp_path):
 # -- 2. unique run directories, atomic results.json ---------------------------------------------
 
 
-def test_unique_dir_claims_a_fresh_directory(tmp_path):
+def test_unique_dir_picks_a_fresh_name_and_creates_nothing(tmp_path):
     from genviz.cli import unique_dir
 
     base = str(tmp_path / "runs" / "2026-01-01_00-00-00_000000")
-    a, b, c = unique_dir(base), unique_dir(base), unique_dir(base)
-    assert a == base and b == base + "-1" and c == base + "-2"
-    assert all(os.path.isdir(d) for d in (a, b, c))
+    assert unique_dir(base) == base and unique_dir(base) == base  # nothing made: the same answer
+    assert not (tmp_path / "runs").exists()
+    os.makedirs(base)
+    assert unique_dir(base) == base + "-1"
+    os.makedirs(base + "-1")
+    assert unique_dir(base) == base + "-2"
+
+
+def test_atlas_and_audit_leave_no_empty_visualize_directories(tmp_path):
+    """They inherit visualize's config, whose run directory they override."""
+    for script, args in [("atlas.py", ["classes=10"]), ("audit.py", ["classes=[]"])]:
+        p = subprocess.run(
+            [sys.executable, str(ROOT / script), "classifier=tiny", "generator=tiny", *args, f"out_dir={tmp_path / 'o'}"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert p.returncode == 2, p.stderr
+    assert not (tmp_path / "outputs" / "visualize").exists() or not any(
+        (tmp_path / "outputs" / "visualize").iterdir()
+    )
 
 
 def test_default_run_dir_is_sub_second_and_unique():
