@@ -31,9 +31,10 @@ def main(cfg: DictConfig) -> None:
         validate_config(cfg)  # every config value and target string, before any work
         check_method_options(cfg, list(HydraConfig.get().overrides.task))
         with claim_output(cfg.out_dir, overwrite=bool(cfg.get("overwrite", False))) as out_dir:
+            loggers = build_loggers(cfg, out_dir)  # a missing tracker package fails before the work
             results = generate(cfg)
             out = save(results, out_dir, cfg)
-            log_run(build_loggers(cfg, out), results, cfg, out)
+            log_run(loggers, results, cfg, out)
     for r in results:
         extra = f"  p={r['prob']:.3f} rank={r['rank']}" if r["prob"] is not None else ""
         note = " (minimizing)" if r.get("minimizing") else ""

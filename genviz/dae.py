@@ -300,7 +300,12 @@ class DAE(pl.LightningModule):
             return opts if len(opts) > 1 else opt
         # the scheduler steps once per batch; with a discriminator Lightning counts one
         # global step per optimizer, so max_steps covers len(opts) steps per batch
-        total = max(int(self.trainer.estimated_stepping_batches) // len(opts), 1)
+        # (estimated_stepping_batches is min(max_steps, batches x epochs): only the max_steps
+        # side counts optimizer steps)
+        total = int(self.trainer.estimated_stepping_batches)
+        if self.trainer.max_steps not in (None, -1):
+            total = min(total, int(self.trainer.max_steps) // len(opts))
+        total = max(total, 1)
         warm = int(hp.warmup_steps)
 
         def factor(step: int) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import save_png_atomic, write_text_atomic
+from .atomic import atomic_path, save_png_atomic, write_text_atomic
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]  # fmt: skip
@@ -91,9 +91,13 @@ def frames_gif(frames: Sequence, path: str | Path, ms_per_frame: int = 120) -> P
     if not frames:
         return None
     images = [to_pil(f) for f in frames]
+    size = images[-1].size  # multi-scale methods grow their image: one canvas, the final size
+    images = [im if im.size == size else im.resize(size) for im in images]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0
+        )
     return path
 
 

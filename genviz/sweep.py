@@ -109,9 +109,13 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_page(runs: list[dict], sweep_dir: str | Path, by: str = "prob") -> Path:
-    """``<sweep_dir>/index.html``: the ranked table, each run's grid linked to its own page."""
+def write_page(runs: list[dict], sweep_dir: str | Path, by: str = "prob") -> Path | None:
+    """``<sweep_dir>/index.html``: the ranked table, each run's grid linked to its own page
+    (None, nothing written, when ``sweep_dir`` is a single run: its page is its own)."""
     from .report import write_table_page
+
+    if any(r["dir"] == "." for r in runs):  # a single run's directory: its own index.html stays
+        return None
 
     keys = sorted({k for r in runs for k in r["overrides"]})
     varying = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
@@ -165,7 +169,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table(runs))
-    print(f"page: {write_page(runs, args.sweep_dir, args.by)}", file=sys.stderr)
+    page = write_page(runs, args.sweep_dir, args.by)
+    if page:
+        print(f"page: {page}", file=sys.stderr)
     return 0
 
 

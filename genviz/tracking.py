@@ -52,7 +52,14 @@ def build_loggers(cfg: DictConfig, out_dir: str | Path) -> list:
                 node.name = f"{Path(sweep[0]).name}-{sweep[1]}" if sweep else Path(out_dir).name
                 if sweep:
                     node.group = Path(sweep[0]).name
-        loggers.append(hydra.utils.instantiate(node))
+        try:
+            loggers.append(hydra.utils.instantiate(node))
+        except Exception as e:  # a missing package (tensorboard, wandb) or a bad logger option
+            cause = e.__cause__ or e
+            raise ValueError(
+                f"logger: cannot start {node._target_} ({type(cause).__name__}: {str(cause).splitlines()[0][:200]}); "
+                "pip install tensorboard (logger=tensorboard), or choose logger=csv / logger=none"
+            ) from None
     return loggers
 
 
@@ -66,8 +73,14 @@ def log_run(loggers: list, results: list[dict], cfg: DictConfig | None, out_dir:
     from .report import curve
 
     out = Path(out_dir)
-    config = OmegaConf.to_container(cfg, resolve=False) if cfg is not None else {}
-    curves = {_slug(r["target"]): curve(r) for r in results}
+    config: dict = {}
+    if cfg is not None:
+        try:
+            config = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # an interpolation that needs the Hydra runtime
+            config = OmegaConf.to_container(cfg, resolve=False)
+    keys = [f"{k:03d}_{_slug(r['target'])}" for k, r in enumerate(results)]  # unique, like save()'s files
+    curves = {key: curve(r) for key, r in zip(keys, results, strict=True)}
     longest = max((len(c) for c in curves.values()), default=0)
     for lg in loggers:
         if isinstance(lg, WandbLogger):
@@ -78,27 +91,29 @@ def log_run(loggers: list, results: list[dict], cfg: DictConfig | None, out_dir:
             for step in range(longest):
                 run.log({f"activation/{k}": c[step] for k, c in curves.items() if step < len(c)}, step=step)
             media = {}
-            for r in results:
-                k = _slug(r["target"])
+            for k, r in zip(keys, results, strict=True):
                 media[f"image/{k}"] = wandb.Image(to_pil(r["tensor"]), caption=r["target"])
                 if r.get("gif"):
                     media[f"optimization/{k}"] = wandb.Video(str(out / r["gif"]), format="gif")
             run.log(media, step=max(longest - 1, 0))
             run.summary.update(
                 {
-                    f"final/{_slug(r['target'])}/{m}": r[m]
-                    for r in results
+                    f"final/{k}/{m}": r[m]
+                    for k, r in zip(keys, results, strict=True)
                     for m in ("activation", "prob")
                     if r.get(m) is not None
                 }
             )
+            lg.finalize("success")
+            run.finish()  # Lightning's finalize() does not: the next job of a sweep would reuse this run
+            continue
         elif isinstance(lg, TensorBoardLogger):
             w = lg.experiment
             for k, c in curves.items():
                 for step, v in enumerate(c):
                     w.add_scalar(f"activation/{k}", v, step)
-            for r in results:
-                w.add_image(f"image/{_slug(r['target'])}", r["tensor"].clamp(0, 1), max(longest - 1, 0))
+            for k, r in zip(keys, results, strict=True):
+                w.add_image(f"image/{k}", r["tensor"].clamp(0, 1), max(longest - 1, 0))
             w.add_text("config", "```\n" + OmegaConf.to_yaml(config) + "\n```")
             w.flush()
         elif isinstance(lg, CSVLogger):

@@ -279,3 +279,11 @@ def test_init_from_warm_starts_a_fine_tune_with_a_new_discriminator(tmp_path):
     other = instantiate(tiny_cfg(tmp_path, *TRUNK, "dae.decoder.code_channels=3").dae)
     with pytest.raises(train_dae.CheckpointError, match="other shapes"):
         train_dae.warm_start(other, str(first / "run" / "checkpoints" / "last.ckpt"))
+
+
+def test_cosine_spans_the_batches_when_epochs_limit_an_adversarial_run(tmp_path):
+    cfg = tiny_cfg(tmp_path, *TRUNK, *ADVERSARIAL, "trainer.max_steps=-1", "trainer.max_epochs=2")
+    cfg.dae.scheduler, cfg.dae.warmup_steps, cfg.dae.min_lr_ratio = "cosine", 0, 0.0
+    train_dae.train(cfg)
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ck["epoch"] >= 1 and ck["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(0.0, abs=1e-9)

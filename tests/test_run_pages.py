@@ -63,9 +63,9 @@ def test_logger_tensorboard_event_file_reads_back(tmp_path):
     acc = EventAccumulator(str(events[0].parent), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     tags = acc.Tags()
-    assert set(tags["scalars"]) == {"activation/class_1", "activation/channel_relu2_0"}
-    assert len(acc.Scalars("activation/class_1")) == 6
-    assert set(tags["images"]) == {"image/class_1", "image/channel_relu2_0"}
+    assert set(tags["scalars"]) == {"activation/000_class_1", "activation/001_channel_relu2_0"}
+    assert len(acc.Scalars("activation/000_class_1")) == 6
+    assert set(tags["images"]) == {"image/000_class_1", "image/001_channel_relu2_0"}
     assert "config/text_summary" in tags["tensors"]
 
 
@@ -74,7 +74,7 @@ def test_logger_csv_has_one_curve_per_target(tmp_path):
     assert p.returncode == 0, p.stderr
     (metrics,) = tmp_path.rglob("metrics.csv")
     rows = list(csv.DictReader(metrics.open()))
-    assert len(rows) == 6 and {"activation/class_1", "activation/channel_relu2_0"} <= set(rows[0])
+    assert len(rows) == 6 and {"activation/000_class_1", "activation/001_channel_relu2_0"} <= set(rows[0])
 
 
 def test_logger_wandb_offline_writes_a_syncable_run(tmp_path):
@@ -88,7 +88,7 @@ def test_logger_wandb_offline_writes_a_syncable_run(tmp_path):
     assert len(runs) == 1
     assert list(runs[0].glob("run-*.wandb"))  # what `wandb sync` uploads
     media = [f.relative_to(runs[0]).as_posix() for f in runs[0].rglob("*") if f.suffix in (".png", ".gif")]
-    assert any("images/image/class_1_" in m for m in media)  # the final image of each target
+    assert any("images/image/000_class_1_" in m for m in media)  # the final image of each target
     assert sum("videos/optimization/" in m and m.endswith(".gif") for m in media) == 2  # its optimization
 
 
@@ -120,3 +120,14 @@ def test_atlas_run_page(tmp_path):
 def test_logger_configs_compose_for_visualize(logger):
     cfg = compose_cfg("visualize", [*TINY, f"logger={logger}"])
     assert (logger == "none") == (not cfg.get("logger"))
+
+
+def test_wandb_multirun_gives_each_job_its_own_run_in_one_group(tmp_path):
+    p = _visualize(
+        ["-m", "target=class:1", "seed=0,1", "logger=wandb", f"hydra.sweep.dir={tmp_path}"],
+        tmp_path,
+        env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"},
+    )
+    assert p.returncode == 0, p.stderr
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2  # not one run reused by both jobs
