@@ -30,14 +30,11 @@ from .engine import STATUS_NAN, STATUSES, render, status_of  # noqa: F401  (STAT
 from .images import grid, save_png
 from .methods import build_setup
 from .objectives import BatchObjective, Objective
+from .options import ConfigError, check_writable_dir, int_value
 from .report import activation_png, frames_gif, write_run_page
 from .targets import check_targets, parse_targets
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names its key."""
 
 
 class OutputError(ValueError):
@@ -67,23 +64,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def _int_option(cfg: DictConfig, key: str, minimum: int, none_ok: bool = True) -> int | None:
     value = OmegaConf.select(cfg, key)
-    if value is None:
-        if none_ok:
-            return None
+    if value is None and not none_ok:
         raise ConfigError(f"{key} must be set (an integer of at least {minimum})")
-    v = value
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    elif isinstance(v, str):
-        try:
-            v = int(v.strip())
-        except ValueError:
-            pass
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(f"{key}={value!r}: must be an integer")
-    if v < minimum:
-        raise ConfigError(f"{key}={value}: must be at least {minimum}")
-    return v
+    return int_value(key, value, minimum, none_ok)
 
 
 def _float_option(cfg: DictConfig, key: str, minimum: float = 0.0, why: str = "") -> float:
@@ -296,18 +279,7 @@ def _pid_alive(pid: int) -> bool:
 
 def check_writable(out_dir: str | Path, key: str = "out_dir") -> Path:
     """Create ``out_dir`` and prove a file can be written there, before any work."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".genviz-write-test.", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise OutputError(
-            f"{key}={out}: cannot write there ({e.strerror or e}); choose a writable directory "
-            "(hydra.run.dir=... or out_dir=...)"
-        ) from None
-    return out
+    return check_writable_dir(out_dir, key, hint=" (hydra.run.dir=... or out_dir=...)", error=OutputError)
 
 
 def _create_lock(lock: Path, content: str) -> bool:

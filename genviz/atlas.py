@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +39,9 @@ from .atomic import save_png_atomic, unwritable_reason, write_text_atomic
 from .classes import ClassLookupError, ClassNames
 from .classifiers import Classifier
 from .engine import STATUS_NAN
-from .evaluation import int_value, model_device, result_status
+from .evaluation import model_device, result_status
 from .images import grid, load_image, to_pil
+from .options import ConfigError, check_writable_dir, int_value
 from .report import write_run_page
 
 log = logging.getLogger(__name__)
@@ -54,31 +54,8 @@ class Item:
     label: str  # caption on the sheets
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names its key."""
-
-
 # ---------------------------------------------------------------------------------------------
 # output directory
-
-
-def check_writable_dir(path: str | os.PathLike, key: str = "out_dir", subdirs=()) -> Path:
-    """Create ``path`` (and ``subdirs`` in it) and prove a file can be written in each, before
-    any work: else one :class:`ConfigError` naming ``key``."""
-    out = Path(path)
-    reason = unwritable_reason(out)
-    if reason is None:
-        try:
-            for d in (out, *(out / s for s in subdirs)):
-                d.mkdir(parents=True, exist_ok=True)
-                fd, probe = tempfile.mkstemp(prefix=".genviz-write-test.", dir=d)
-                os.close(fd)
-                os.unlink(probe)
-        except OSError as e:
-            reason = f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
-    if reason is not None:
-        raise ConfigError(f"{key}={path}: cannot write there ({reason}); choose a writable directory")
-    return out
 
 
 try:

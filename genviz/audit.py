@@ -29,9 +29,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .atlas import (
-    ConfigError,
     build_tool_classifier,
-    check_writable_dir,
     class_index,
     with_steps,
 )
@@ -41,7 +39,6 @@ from .engine import STATUS_NAN, STATUS_OK
 from .evaluation import (
     ReferenceFolderError,
     embed_batched,
-    int_value,
     load_image,
     load_reference,
     reference_embeddings,
@@ -49,6 +46,7 @@ from .evaluation import (
     result_status,
 )
 from .images import grid, to_pil
+from .options import ConfigError, check_writable_dir, int_value
 
 log = logging.getLogger(__name__)
 

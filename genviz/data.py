@@ -29,6 +29,8 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from .options import int_value
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 README_HINT = "see data/README.md for where to get the datasets and how to point data.root at them"
 
@@ -42,17 +44,10 @@ class DataConfigError(ValueError):
 
 
 def _int_option(key: str, value, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
     try:
-        if isinstance(value, bool) or int(value) != float(value):
-            raise ValueError
-        value = int(value)
-    except (TypeError, ValueError):
+        return int_value(f"data.{key}", value, minimum, allow_none)
+    except ValueError:
         raise DataConfigError(f"data.{key} must be an integer >= {minimum}, got {value!r}") from None
-    if value < minimum:
-        raise DataConfigError(f"data.{key} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def _is_image(p: Path) -> bool:

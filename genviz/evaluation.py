@@ -42,6 +42,7 @@ from .atomic import atomic_path, save_png_atomic, write_bytes_atomic, write_text
 from .classifiers import Classifier, build_classifier
 from .engine import STATUS_NAN, STATUS_OK
 from .images import load_image as _load_image
+from .options import int_value
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +103,6 @@ def model_device(module: nn.Module) -> torch.device:
     for t in module.buffers():
         return t.device
     return torch.device("cpu")
-
-
-def int_value(key: str, value, minimum: int = 1, none_ok: bool = False) -> int | None:
-    """A config value that must be an integer of at least ``minimum``: one error naming ``key``."""
-    if value is None and none_ok:
-        return None
-    v = value
-    if isinstance(v, str):
-        try:
-            v = int(v.strip())
-        except ValueError:
-            pass
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"{key}={value!r}: must be an integer")
-    if v < minimum:
-        raise ValueError(f"{key}={value}: must be at least {minimum}")
-    return v
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ details{margin-top:1.5em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-s
 """
 
 
-def _card(r: dict, out: Path, k: int) -> str:
+def _card(r: dict, k: int) -> str:
     status = r.get("status", "ok")
     bad = status != "ok"
     parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{html.escape(r['target'])}</b>"]
@@ -175,7 +175,7 @@ def write_run_page(
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(results)} targets, {ok} ok, {len(results) - ok} not ok.</p>",
-        '<div class="cards">' + "".join(_card(r, out, k) for k, r in enumerate(results)) + "</div>",
+        '<div class="cards">' + "".join(_card(r, k) for k, r in enumerate(results)) + "</div>",
     ]
     for caption, rel in extra_images:
         body.append(

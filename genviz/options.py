@@ -1,0 +1,55 @@
+"""Config values checked before any work: one error class, one integer check, one check that an
+output directory can be written. Each error names the config key it is about."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .atomic import unwritable_reason
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names its key."""
+
+
+def int_value(key: str, value, minimum: int = 1, none_ok: bool = False) -> int | None:
+    """A config value that must be an integer of at least ``minimum`` (``"3"`` and ``3.0`` count):
+    one :class:`ConfigError` naming ``key``."""
+    if value is None and none_ok:
+        return None
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            pass
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{key}={value!r}: must be an integer")
+    if v < minimum:
+        raise ConfigError(f"{key}={value}: must be at least {minimum}")
+    return v
+
+
+def check_writable_dir(
+    path: str | os.PathLike, key: str = "out_dir", subdirs=(), hint: str = "", error: type = ConfigError
+) -> Path:
+    """Create ``path`` (and ``subdirs`` in it) and prove a file can be written in each, before
+    any work: else one ``error`` naming ``key`` (``hint``: where to choose another)."""
+    out = Path(path)
+    reason = unwritable_reason(out)
+    if reason is None:
+        try:
+            for d in (out, *(out / s for s in subdirs)):
+                d.mkdir(parents=True, exist_ok=True)
+                fd, probe = tempfile.mkstemp(prefix=".genviz-write-test.", dir=d)
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as e:
+            reason = f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
+    if reason is not None:
+        raise error(f"{key}={path}: cannot write there ({reason}); choose a writable directory{hint}")
+    return out
