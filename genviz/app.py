@@ -20,17 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .atomic import save_png_atomic, write_text_atomic
-from .classifiers import Classifier, classifier_class_names
+from .classifiers import Classifier, build_classifier, classifier_class_names
 from .engine import STATUS_NAN, STATUSES, render, status_of  # noqa: F401  (STATUSES: the vocabulary)
 from .images import grid, save_png
-from .methods import build_setup
+from .methods import build_setup, options_node
 from .objectives import BatchObjective, Objective
-from .options import ConfigError, check_writable_dir, int_value
+from .options import ConfigError, check_writable_dir, int_value, resolve_device
 from .report import activation_png, frames_gif, write_run_page
 from .targets import check_targets, parse_targets
 
@@ -39,27 +37,6 @@ log = logging.getLogger(__name__)
 
 class OutputError(ValueError):
     """The output directory cannot take this run's results (unwritable, or another run's)."""
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    name = str(name).strip()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device={name}: not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"device={name}: no CUDA GPU is available (torch.cuda.is_available() is False); "
-                "use device=cpu or device=auto"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device={name}: MPS is not available here; use device=cpu or device=auto")
-    return dev
 
 
 def _int_option(cfg: DictConfig, key: str, minimum: int, none_ok: bool = True) -> int | None:
@@ -85,7 +62,7 @@ def _float_option(cfg: DictConfig, key: str, minimum: float = 0.0, why: str = ""
 def ignored_options(cfg: DictConfig, overrides: list[str]) -> list[str]:
     """The command-line overrides a pixel-space method would silently ignore: it optimizes
     pixels, so ``generator=...`` and ``generator.*`` mean nothing to it."""
-    if str(cfg.method.get("name", "generator_prior")) == "generator_prior":
+    if options_node(cfg) == "generator":
         return []
     keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
     return [o for o, k in zip(overrides, keys, strict=True) if k == "generator" or k.startswith("generator.")]
@@ -116,10 +93,7 @@ def validate_config(cfg: DictConfig, targets: bool = True) -> None:
         0.0,
         ": a negative lambda rewards the other classes' activations instead of penalizing them",
     )
-    if cfg.get("method") is not None and cfg.method.get("name") == "generator_prior":
-        node = "generator"
-    else:
-        node = "method"
+    node = options_node(cfg)
     if OmegaConf.select(cfg, node) is not None:
         for key, minimum in (
             ("steps", 1),
@@ -144,13 +118,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_classifier(cfg: DictConfig, device) -> Classifier:
-    try:
-        return instantiate(cfg.classifier).to(device)
-    except InstantiationException as e:  # surface the builder's own message (offline weights...)
-        raise (e.__cause__ or e) from None
 
 
 def target_list(target) -> list[str]:
@@ -210,7 +177,7 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
     seed_everything(int(cfg.seed))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    clf = classifier if classifier is not None else build_classifier(cfg, device)
+    clf = classifier if classifier is not None else build_classifier(cfg.classifier, device)
     texts = target_list(cfg.target)
     objectives = parse_targets(texts, clf)
     bs = max(1, int(cfg.get("batch_size") or len(objectives)))

@@ -37,11 +37,12 @@ from PIL import Image
 
 from .atomic import save_png_atomic, unwritable_reason, write_text_atomic
 from .classes import ClassLookupError, ClassNames
-from .classifiers import Classifier
+from .classifiers import Classifier, build_classifier
 from .engine import STATUS_NAN
 from .evaluation import model_device, result_status
 from .images import grid, load_image, to_pil
-from .options import ConfigError, check_writable_dir, int_value
+from .methods import with_steps
+from .options import ConfigError, check_writable_dir, int_value, resolve_device
 from .report import write_run_page
 
 log = logging.getLogger(__name__)
@@ -292,19 +293,6 @@ def is_done(out: Path, item: Item) -> bool:
     )
 
 
-def with_steps(cfg: DictConfig, steps) -> DictConfig:
-    """Override the number of optimization steps wherever the method keeps it."""
-    if steps is None:
-        return cfg
-    steps = int_value("steps", steps, 1)
-    cfg = copy.deepcopy(cfg)
-    with open_dict(cfg):
-        for node in ("generator", "method"):
-            if node in cfg and cfg[node] is not None and "steps" in cfg[node]:
-                cfg[node].steps = int(steps)
-    return cfg
-
-
 # ---------------------------------------------------------------------------------------------
 # rendering
 
@@ -454,14 +442,6 @@ def check_atlas_config(cfg: DictConfig) -> None:
         )
 
 
-def build_tool_classifier(cfg: DictConfig) -> Classifier:
-    """The configured classifier on the configured ``device`` (``genviz.app``'s factory: the
-    one visualize uses)."""
-    from .app import build_classifier, resolve_device
-
-    return build_classifier(cfg, resolve_device(cfg.get("device", "auto")))
-
-
 def run_atlas(cfg: DictConfig, classifier: Classifier | None = None, generate_fn=None) -> dict:
     """Render this shard's unfinished targets, then rebuild results.json and the sheets.
 
@@ -473,7 +453,11 @@ def run_atlas(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
     sheets_only = bool(cfg.get("sheets_only", False))
     subdirs = ([] if sheets_only else ["images", "entries"]) + (["sheets"] if cfg.get("sheets", True) else [])
     out = check_writable_dir(cfg.out_dir, "out_dir", subdirs)
-    clf = classifier if classifier is not None else build_tool_classifier(cfg)
+    clf = (
+        classifier
+        if classifier is not None
+        else build_classifier(cfg.classifier, resolve_device(cfg.get("device", "auto")))
+    )
     items = atlas_items(cfg, clf)
     mine = shard_items(items, int(cfg.shard), int(cfg.num_shards))
     done = {it.key for it in mine if is_done(out, it)}

@@ -29,12 +29,10 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .atlas import (
-    build_tool_classifier,
     class_index,
-    with_steps,
 )
 from .atomic import save_png_atomic, write_text_atomic
-from .classifiers import Classifier
+from .classifiers import Classifier, build_classifier
 from .engine import STATUS_NAN, STATUS_OK
 from .evaluation import (
     ReferenceFolderError,
@@ -46,7 +44,8 @@ from .evaluation import (
     result_status,
 )
 from .images import grid, to_pil
-from .options import ConfigError, check_writable_dir, int_value
+from .methods import with_steps
+from .options import ConfigError, check_writable_dir, int_value, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,11 @@ def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
         from .app import generate as generate_fn
     gens, note = check_audit_config(cfg)
     out = Path(cfg.out_dir)
-    clf = classifier if classifier is not None else build_tool_classifier(cfg)
+    clf = (
+        classifier
+        if classifier is not None
+        else build_classifier(cfg.classifier, resolve_device(cfg.get("device", "auto")))
+    )
     spec = cfg.classes
     classes = [class_index(c, clf.classes, "classes", spec) for c in class_list(spec)]
     ref_classes = OmegaConf.to_object(cfg.reference_classes) if cfg.get("reference_classes") else None

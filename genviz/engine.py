@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .classifiers import Classifier
-from .objectives import BatchObjective
+from .objectives import Scorer
 from .params import Param
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class _Selector:
 
 def render(
     param: Param,
-    objective: BatchObjective,
+    objective: Scorer,
     classifier: Classifier,
     optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
     steps: int = 500,

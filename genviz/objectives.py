@@ -20,8 +20,24 @@ pre-activation to revive a dead start (``a(c_i) = 0`` has no gradient).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the engine maximizes: :class:`BatchObjective` for the linear targets, and the
+    non-linear objectives of some methods (``genviz.methods.scorers``)."""
+
+    layers: list[str]  # the layers the classifier records for ``score``
+
+    def __len__(self) -> int:  # the batch rows
+        ...
+
+    def score(self, store) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total [B] to maximize, target activation [B] to report) from the recorded activations."""
+        ...
 
 
 @dataclass(frozen=True)

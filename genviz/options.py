@@ -1,11 +1,13 @@
-"""Config values checked before any work: one error class, one integer check, one check that an
-output directory can be written. Each error names the config key it is about."""
+"""Config values checked before any work: one error class, one integer check, the device, and
+one check that an output directory can be written. Each error names the config key it is about."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+import torch
 
 from .atomic import unwritable_reason
 
@@ -53,3 +55,24 @@ def check_writable_dir(
     if reason is not None:
         raise error(f"{key}={path}: cannot write there ({reason}); choose a writable directory{hint}")
     return out
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    name = str(name).strip()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device={name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device={name}: no CUDA GPU is available (torch.cuda.is_available() is False); "
+                "use device=cpu or device=auto"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name}: MPS is not available here; use device=cpu or device=auto")
+    return dev

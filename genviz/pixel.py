@@ -1,4 +1,4 @@
-"""Pixel parameterization: the image itself is optimized (seeds 000-002, 004)."""
+"""Pixel parameterization: the image itself is optimized (the pixel-space methods)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def pixel_param(
     else:
         x0 = mean + noise
     # the list is both Param.params and what image_fn reads: an image op may swap in a resized
-    # tensor (multiscale rounds, DeepDream octaves; see baselines._resize_op)
+    # tensor (multiscale rounds, DeepDream octaves; see methods/baselines._resize_op)
     box = [x0.repeat(batch, 1, 1, 1).contiguous().requires_grad_(True)]
     image_fn = lambda: box[0]
     pen = (lambda: penalty(box[0])) if penalty is not None else None

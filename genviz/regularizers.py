@@ -5,7 +5,7 @@ Filters (plain functions on [B, 3, H, W]): Gaussian blur, median filter.
 Image ops (``fn(step, param)``, run by the engine under no_grad after each
 optimizer step, in place on the pixel tensor): clipping, L2 decay, blur every k
 steps, median filter every k steps.  ``skip_after`` lets the last step(s) be
-pure gradient steps (seed 000/001: keep the image before the final regularization).
+pure gradient steps (the regularized-ascent recipe keeps the image before the final regularization).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def clip_op(lo: float = 0.0, hi: float = 1.0) -> ImageOp:
 
 
 def decay_op(decay: float, center: float = 0.5, skip_after: int | None = None) -> ImageOp:
-    """x <- center + (1 - decay)(x - center)  (seed 000's x *= 1 - l2decay on mean-subtracted pixels)."""
+    """x <- center + (1 - decay)(x - center)  (``x *= 1 - l2decay`` on mean-subtracted pixels)."""
 
     def op(step, param):
         if decay and (skip_after is None or step < skip_after):

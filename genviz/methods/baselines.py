@@ -1,10 +1,11 @@
-"""The seeds' other methods as baselines in the same engine (issue 4).
+"""The pixel-space methods, in the same engine as the generator prior.
 
-pixel, pixel_regularized (seeds 000/001), multiscale (seed 002), tv_lp, deepdream,
-class_dream, inversion, style (seed 004) and fourier (Lucid's parameterization).
-Each reads its options from ``cfg.method`` (conf/method/<name>.yaml); the targets
-come from ``target=`` as for the generator prior.  Methods that start from an
-image read ``method.image`` (or ``method.content`` / ``method.style``).
+pixel and pixel_regularized (plain and regularized gradient ascent on the pixels), multiscale
+(a small image upscaled in rounds), tv_lp (total variation and Lp priors with jitter, after
+Mahendran & Vedaldi), fourier (Lucid's parameterization), deepdream, class_dream, inversion and
+style.  Each reads its options from ``cfg.method`` (conf/method/<name>.yaml); the targets come
+from ``target=`` as for the generator prior.  Methods that start from an image read
+``method.image`` (or ``method.content`` / ``method.style``).
 """
 
 from __future__ import annotations
@@ -16,32 +17,14 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from . import regularizers as R
-from . import transforms as T
-from .classifiers import Classifier
-from .fourier import fourier_param
-from .images import load_image
-from .methods import Setup, register_method, render_options, transform_generator
-from .pixel import pixel_param
-
-
-class NormalizedGradient(torch.optim.Optimizer):
-    """Gradient step normalized per image: p <- p - lr * g / rms(g) (the Keras filter example and
-    DeepDream's step).  Stateless, so the tensor may change size between steps (multiscale, octaves),
-    and each row's step depends only on its own gradient."""
-
-    def __init__(self, params, lr: float = 0.01, eps: float = 1e-8):
-        super().__init__(params, dict(lr=lr, eps=eps))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                rms = g.pow(2).flatten(1).mean(1).sqrt().view(-1, *([1] * (g.dim() - 1)))
-                p.sub_(group["lr"] * g / (rms + group["eps"]))
+from .. import regularizers as R
+from .. import transforms as T
+from ..classifiers import Classifier
+from ..fourier import fourier_param
+from ..images import load_image
+from ..pixel import pixel_param
+from .registry import Setup, register_method, render_options, transform_generator
+from .scorers import Inversion, LayerL2, Style, features
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -115,78 +98,11 @@ def _resize_op(sizes: list[int], steps_per_round: int, tracked: _Tracked):
     return op
 
 
-# -- objectives -------------------------------------------------------------------------------
-class LayerL2:
-    """DeepDream: maximize the mean square of a layer's activation (every row the same layer)."""
-
-    def __init__(self, layer: str, n: int):
-        self.layer, self.n, self.layers = layer, n, [layer, "head"]
-
-    def __len__(self) -> int:
-        return self.n
-
-    def score(self, store):
-        a = store[self.layer].post
-        s = a.pow(2).flatten(1).mean(1)
-        return s, s.detach()
-
-
-def _features(clf: Classifier, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-    with torch.no_grad(), clf.recording(layers) as store:
-        clf.run(clf.fit_input(x), store)
-    return {ly: store[ly].post.detach() for ly in layers}
-
-
-def _gram(a: torch.Tensor) -> torch.Tensor:
-    B, C = a.shape[:2]
-    f = a.reshape(B, C, -1)
-    return f @ f.transpose(1, 2) / f.shape[-1]
-
-
-class Inversion:
-    """Mahendran & Vedaldi: minimize ||phi(x) - phi(x0)||^2 / ||phi(x0)||^2 at ``layer``.
-    Reported target: exp(-relative error) in (0, 1], 1 = perfect reconstruction."""
-
-    def __init__(self, ref: torch.Tensor, layer: str, n: int):
-        self.ref, self.layer, self.n, self.layers = ref, layer, n, [layer, "head"]
-        self.norm = ref.pow(2).flatten(1).sum(1).clamp_min(1e-12)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def score(self, store):
-        d = (store[self.layer].post - self.ref).pow(2).flatten(1).sum(1) / self.norm
-        return -d, torch.exp(-d.detach())
-
-
-class Style:
-    """Gatys et al.: alpha * sum_l v_l content_l + beta * sum_l w_l style_l (minimized).
-    content_l = mean squared feature difference, style_l = squared Gram difference / (4 C^2)
-    (Grams normalized by the number of positions).  Reported target: 1 / (1 + loss)."""
-
-    def __init__(self, content: dict, style: dict, cw: dict, sw: dict, alpha: float, beta: float, n: int):
-        self.content, self.style = content, {k: _gram(v) for k, v in style.items()}
-        self.cw, self.sw, self.alpha, self.beta, self.n = cw, sw, alpha, beta, n
-        self.layers = sorted(set(cw) | set(sw) | {"head"})
-
-    def __len__(self) -> int:
-        return self.n
-
-    def score(self, store):
-        loss = 0.0
-        for ly, w in self.cw.items():
-            loss = loss + self.alpha * w * (store[ly].post - self.content[ly]).pow(2).flatten(1).mean(1)
-        for ly, w in self.sw.items():
-            g = _gram(store[ly].post)
-            C = g.shape[-1]
-            loss = loss + self.beta * w * (g - self.style[ly]).pow(2).flatten(1).sum(1) / (4 * C * C)
-        return -loss, 1.0 / (1.0 + loss.detach())
-
-
 # -- methods ----------------------------------------------------------------------------------
 @register_method("pixel")
 def pixel(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
-    """Seeds 000/001: plain gradient ascent on the pixels from noise, clipped to [0, 1]."""
+    """Plain gradient ascent on the pixels from noise, clipped to [0, 1] (CS231n-style class
+    visualization)."""
     m = cfg.method
     param = pixel_param(n, _size(cfg, clf), cfg.seed, device, m.init_mean, m.init_std)
     ops = [R.clip_op(0.0, 1.0)] if m.get("clip", True) else []
@@ -195,12 +111,13 @@ def pixel(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
 
 @register_method("pixel_regularized")
 def pixel_regularized(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
-    """Seeds 000/001: L2 decay, Gaussian blur every k steps, median filter every k steps, clipping;
-    the returned image is the last pure gradient step (no regularization after it, only clipping).
+    """Regularized gradient ascent (Yosinski et al. 2015): L2 decay, Gaussian blur every k steps,
+    median filter every k steps, clipping; the returned image is the last pure gradient step (no
+    regularization after it, only clipping).
 
     The engine returns the image it fed to the classifier at its last step, i.e. the state after
     step ``steps - 2``; the regularization ops are skipped from that step on, so the result is
-    ``clip(x + lr * grad)`` of the final update, as the seeds' ``if i != nbIters - 1`` does."""
+    ``clip(x + lr * grad)`` of the final update, as the original's ``if i != nbIters - 1`` does."""
     m = cfg.method
     steps = int(m.steps)
     skip = steps - 2 if m.get("pure_last", True) else None
@@ -216,7 +133,7 @@ def pixel_regularized(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup
 
 @register_method("multiscale")
 def multiscale(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
-    """Seed 002: optimize a small image, upscale it by ``factor`` every ``steps_per_round`` steps
+    """The Keras filter-visualization recipe: optimize a small image, upscale it by ``factor`` every ``steps_per_round`` steps
     until it reaches full size.  One engine call: the rounds are an image op that resizes the
     pixel tensor (the NormalizedGradient step is stateless, so no optimizer state is lost)."""
     m = cfg.method
@@ -233,7 +150,7 @@ def multiscale(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
 
 @register_method("tv_lp")
 def tv_lp(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
-    """Seed 004 (after Mahendran & Vedaldi): total variation + L6 penalties, jitter, Adam."""
+    """After Mahendran & Vedaldi: total variation + L6 penalties, jitter, Adam."""
     m = cfg.method
     param = pixel_param(n, _size(cfg, clf), cfg.seed, device, m.init_mean, m.init_std, penalty=_penalty(m))
     ops = [R.clip_op(0.0, 1.0)]
@@ -292,7 +209,7 @@ def deepdream(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
 
 @register_method("class_dream")
 def class_dream(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
-    """Seed 004's class-guided dream: DeepDream's octaves, jitter and zoom, starting from
+    """A class-guided dream (Gerretsen & Grinsztajn): DeepDream's octaves, jitter and zoom, starting from
     ``method.image``, maximizing the targets (e.g. ``target=class:water_ouzel``)."""
     return _dream(cfg, clf, n, device, None)
 
@@ -306,7 +223,7 @@ def inversion(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
     size = _size(cfg, clf)
     ref_img = _image(cfg, "image", size).to(device)[None]
     layer = str(m.layer)
-    ref = _features(clf, ref_img, [layer])[layer]
+    ref = features(clf, ref_img, [layer])[layer]
     param = pixel_param(n, size, cfg.seed, device, m.init_mean, m.init_std, penalty=_penalty(m))
     ops = [R.clip_op(0.0, 1.0)]
     opts = _render(m, image_ops=ops, transforms=_transforms(cfg, device))
@@ -329,8 +246,8 @@ def style(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
     cw, sw = _weights(m.content_layers), _weights(m.style_layers, float(m.get("style_decay", 1.0)))
     if not cw and not sw:
         raise ValueError("method=style needs method.content_layers or method.style_layers")
-    cf = _features(clf, content, list(cw)) if cw else {}
-    sf = _features(clf, style_img, list(sw)) if sw else {}
+    cf = features(clf, content, list(cw)) if cw else {}
+    sf = features(clf, style_img, list(sw)) if sw else {}
     param = pixel_param(
         n, size, cfg.seed, device, init=content[0], std=float(m.init_std), penalty=_penalty(m)
     )
