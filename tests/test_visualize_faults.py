@@ -1,4 +1,4 @@
-"""Faults and bad inputs of visualize (issue 12): NaN is never "ok", runs never overwrite each
+"""Faults and bad inputs of visualize: NaN is never "ok", runs never overwrite each
 other, an unwritable output is found before the work, and bad values are one-line errors
 (exit code 2) naming their key."""
 
