@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from genviz.dae import DAE, psnr
-from genviz.data import ImageDataModule
+from genviz.dae.data import ImageDataModule
+from genviz.dae.module import DAE, psnr
 from genviz.generator import from_pixels
 
 

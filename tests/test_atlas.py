@@ -3,29 +3,24 @@
 import json
 
 import pytest
-from conftest import Counting
-from hydra import compose, initialize_config_dir
+from conftest import Counting, compose_cfg
 from PIL import Image
 
-from genviz import atlas as A
 from genviz.atlas import parse_range, run_atlas, shard_items
-
-CONF = str(A.Path(__file__).resolve().parents[1] / "conf")
 
 
 def atlas_cfg(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(
-            config_name="atlas",
-            overrides=[
-                "classifier=tiny",
-                "generator=tiny",
-                "generator.steps=2",
-                f"out_dir={tmp_path / 'atlas'}",
-                "cell=32",
-                *overrides,
-            ],
-        )
+    return compose_cfg(
+        "atlas",
+        [
+            "classifier=tiny",
+            "generator=tiny",
+            "generator.steps=2",
+            f"out_dir={tmp_path / 'atlas'}",
+            "cell=32",
+            *overrides,
+        ],
+    )
 
 
 def test_parse_range_and_shards():

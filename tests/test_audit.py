@@ -2,36 +2,33 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_cfg
 from PIL import Image
 
 from genviz.audit import generator_configs, run_audit
 from genviz.evaluation import default_reference_dir
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 CLASSES = ["crib", "cradle", "tench"]  # 520, 516, 0
 POOL = [0, 1, 516, 520, 668, 949]
 
 
 def audit_cfg(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(
-            config_name="audit",
-            overrides=[
-                f"classes=[{','.join(CLASSES)}]",
-                "generator=tiny",  # 16 px untrained generator, 2 steps: seconds
-                "steps=2",
-                f"reference_classes=[{','.join(map(str, POOL))}]",
-                f"cache_dir={tmp_path / 'cache'}",
-                f"out_dir={tmp_path / 'audit'}",
-                "thumb=64",
-                "nearest=3",
-                *overrides,
-            ],
-        )
+    return compose_cfg(
+        "audit",
+        [
+            f"classes=[{','.join(CLASSES)}]",
+            "generator=tiny",  # 16 px untrained generator, 2 steps: seconds
+            "steps=2",
+            f"reference_classes=[{','.join(map(str, POOL))}]",
+            f"cache_dir={tmp_path / 'cache'}",
+            f"out_dir={tmp_path / 'audit'}",
+            "thumb=64",
+            "nearest=3",
+            *overrides,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""train_dae.py, genviz.dae, genviz.data: the real configs, overridden to tiny CPU runs."""
+"""train_dae.py and genviz.dae (module, data, train): the real configs, overridden to tiny CPU runs."""
 
 from __future__ import annotations
 
@@ -6,77 +6,31 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from conftest import ROOT, compose_cfg, make_images, tiny_cfg
 from PIL import Image
 
-from genviz.data import DataRootError, ImageDataModule
+from genviz.dae.data import DataRootError, ImageDataModule
+from genviz.dae.train import train
 from genviz.generator import decoder_from_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import train_dae  # noqa: E402
-
-TINY = [
-    "dae=cpu_small",
-    "dae.image_size=16",
-    "dae.decoder.code_size=2",
-    "dae.decoder.channels=[8,8,8]",
-    "dae.encoder.channels=[4,4,4,4]",
-    "dae.encoder.hidden=16",
-    "dae.warmup_steps=0",
-    "data=folder",
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "data.val_size=4",
-    "trainer=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.log_every_n_steps=1",
-    "name=tiny",
-]
-
-
-def make_images(folder: Path, n: int = 16, size: int = 24) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(n):
-        f = rng.uniform(1, 4, 3)
-        img = np.stack([np.sin(2 * np.pi * (f[c] * xx + yy * c)) for c in range(3)], -1) * 0.5 + 0.5
-        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"img{i:02d}.png")
-    return folder
-
-
-def tiny_cfg(tmp_path: Path, *overrides: str):
-    images = tmp_path / "images"
-    if not images.exists():
-        make_images(images)
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(
-            "train_dae",
-            overrides=[*TINY, f"data.root={images}", f"paths.output_dir={tmp_path / 'run'}", *overrides],
-        )
 
 
 def test_fast_dev_run(tmp_path):
     cfg = tiny_cfg(tmp_path, "trainer.fast_dev_run=true")
-    metrics = train_dae.train(cfg)
+    metrics = train(cfg)
     assert np.isfinite(metrics["train/loss"]) and np.isfinite(metrics["val/psnr"])
     assert (tmp_path / "run" / "samples").is_dir()  # the reconstruction grid ran
 
 
 def test_resume_continues_global_step_and_checkpoint_loads(tmp_path):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=4"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=4"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 4
 
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=7", "ckpt_path=last"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=7", "ckpt_path=last"))
     ckpt = torch.load(last, weights_only=False)
     assert ckpt["global_step"] == 7
     # the resumed run logged steps 4.. only (a fresh start would log from 0)
@@ -101,7 +55,7 @@ def test_loss_variants_and_config_errors(tmp_path):
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from genviz.dae import fft_amplitude_l1
+    from genviz.dae.module import fft_amplitude_l1
 
     cfg = tiny_cfg(tmp_path, "dae.loss=mse+fft")
     model = instantiate(cfg.dae)
@@ -126,7 +80,7 @@ def test_cli_bad_root_exits_nonzero_without_traceback():
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
     r = subprocess.run(
         [sys.executable, "train_dae.py", "data.root=/nonexistent/genviz-data", "logger=none"],
-        cwd=REPO,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env=env,
@@ -176,19 +130,18 @@ GROUPS = {
 def test_every_config_option_composes_and_resolves(tmp_path):
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        for group, options in GROUPS.items():
-            for option in options:
-                over = [f"{group}={option}", "data.root=/x", "name=n", f"paths.output_dir={tmp_path}"]
-                c = OmegaConf.to_container(compose("train_dae", overrides=over), resolve=True)
-                assert (
-                    c["data"]["image_size"]
-                    == c["dae"]["image_size"]
-                    == {"cpu_small": 80, "trunk_lite0": 128}.get(option, 224)
-                )
-                assert c["trainer"]["default_root_dir"] == str(tmp_path)
-                assert bool(c.get("logger")) == (option != "none")
-                assert "_target_" in c["data"] and "_target_" in c["dae"] and "_target_" in c["trainer"]
+    for group, options in GROUPS.items():
+        for option in options:
+            over = [f"{group}={option}", "data.root=/x", "name=n", f"paths.output_dir={tmp_path}"]
+            c = OmegaConf.to_container(compose_cfg("train_dae", over), resolve=True)
+            assert (
+                c["data"]["image_size"]
+                == c["dae"]["image_size"]
+                == {"cpu_small": 80, "trunk_lite0": 128}.get(option, 224)
+            )
+            assert c["trainer"]["default_root_dir"] == str(tmp_path)
+            assert bool(c.get("logger")) == (option != "none")
+            assert "_target_" in c["data"] and "_target_" in c["dae"] and "_target_" in c["trainer"]
 
 
 def test_last_checkpoint_follows_training_when_val_does_not_improve(tmp_path):
@@ -197,7 +150,7 @@ def test_last_checkpoint_follows_training_when_val_does_not_improve(tmp_path):
     over = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=min"]
     cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", *over)
     seen = []
-    from genviz.callbacks import Checkpoint
+    from genviz.dae.callbacks import Checkpoint
 
     class Spy(Checkpoint):
         def on_train_epoch_end(self, trainer, pl_module):
@@ -206,5 +159,5 @@ def test_last_checkpoint_follows_training_when_val_does_not_improve(tmp_path):
 
     cfg.callbacks.model_checkpoint._target_ = f"{__name__}.Spy"
     globals()["Spy"] = Spy
-    train_dae.train(cfg)
+    train(cfg)
     assert seen == [3, 6, 9]

@@ -4,22 +4,14 @@ statistics that visualize.py uses.  Tiny configs on the CPU (the `tiny` classifi
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-from conftest import TINY as VIS_TINY
-from conftest import compose_cfg
+from conftest import TINY, compose_cfg, make_images, tiny_cfg
 from hydra.utils import instantiate
-from test_dae import tiny_cfg
 
-from genviz.data import ImageDataModule, imagenet_wnids, list_images
-from genviz.generator import UPSAMPLING, Decoder, decoder_from_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import train_dae  # noqa: E402
+from genviz.dae.data import ImageDataModule, imagenet_wnids, list_images
+from genviz.dae.train import train, warm_start
+from genviz.generator import UPSAMPLING, CheckpointError, Decoder, decoder_from_checkpoint
 
 TRUNK = [
     "+dae.encoder.kind=trunk",
@@ -71,7 +63,7 @@ def test_frozen_trunk_is_unchanged_by_training_and_not_in_the_checkpoint(tmp_pat
 
 @pytest.mark.parametrize("extra", [PERCEPTUAL, ADVERSARIAL + PERCEPTUAL], ids=["perceptual", "adversarial"])
 def test_recipes_train_and_resume_from_last(tmp_path, extra):
-    train_dae.train(tiny_cfg(tmp_path, *TRUNK, *extra, "trainer.max_steps=4"))
+    train(tiny_cfg(tmp_path, *TRUNK, *extra, "trainer.max_steps=4"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     ck = torch.load(last, weights_only=True)
     adversarial = extra is not PERCEPTUAL
@@ -81,7 +73,7 @@ def test_recipes_train_and_resume_from_last(tmp_path, extra):
     assert any(k.startswith("discriminator.") for k in ck["state_dict"]) == adversarial
     d0 = {k: v.clone() for k, v in ck["state_dict"].items() if k.startswith("discriminator.")}
 
-    metrics = train_dae.train(tiny_cfg(tmp_path, *TRUNK, *extra, "trainer.max_steps=8", "ckpt_path=last"))
+    metrics = train(tiny_cfg(tmp_path, *TRUNK, *extra, "trainer.max_steps=8", "ckpt_path=last"))
     ck2 = torch.load(last, weights_only=True)
     assert ck2["global_step"] == 8 and torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert "train/perceptual" in metrics
@@ -94,7 +86,7 @@ def test_recipes_train_and_resume_from_last(tmp_path, extra):
 
 
 def test_code_statistics_round_trip_and_the_clamp_holds_in_visualize(tmp_path):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     sd = torch.load(last, weights_only=True)["state_dict"]
     assert int(sd["code_count"]) == 6 * 4  # every training code counted
@@ -125,7 +117,7 @@ def test_code_statistics_round_trip_and_the_clamp_holds_in_visualize(tmp_path):
             compose_cfg(
                 "visualize",
                 [
-                    *VIS_TINY,
+                    *TINY,
                     "generator=dae_fast",
                     f"generator.param.checkpoint={last}",
                     "generator.param.compile=false",
@@ -156,7 +148,7 @@ def test_options_that_need_code_statistics_say_so(tmp_path):
     assert decoder_from_checkpoint(old).code_stats is None
     cfg = compose_cfg(
         "visualize",
-        [*VIS_TINY, "generator=dae_fast", f"generator.param.checkpoint={old}", "generator.param.compile=false",
+        [*TINY, "generator=dae_fast", f"generator.param.checkpoint={old}", "generator.param.compile=false",
          "generator.param.alpha.init=mean", "generator.steps=2", "target=class:1"],
     )  # fmt: skip
     with pytest.raises(ValueError, match="alpha.init=mean needs the code statistics"):
@@ -164,14 +156,14 @@ def test_options_that_need_code_statistics_say_so(tmp_path):
 
 
 def test_old_lightning_checkpoint_without_code_statistics_resumes(tmp_path):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     ck = torch.load(last, weights_only=True)
     for k in ("code_mean", "code_std", "code_count"):
         del ck["state_dict"][k]
     torch.save(ck, last)
     assert decoder_from_checkpoint(str(last)).code_stats is None
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=5", "ckpt_path=last"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=5", "ckpt_path=last"))
     assert int(torch.load(last, weights_only=True)["state_dict"]["code_count"]) == 2 * 4
 
 
@@ -195,7 +187,6 @@ def test_upsampling_modes_shapes_and_groups(mode):
 def test_even_odd_classes_and_augmentation(tmp_path):
     even, odd = set(imagenet_wnids("even")), set(imagenet_wnids("odd"))
     assert len(even) == len(odd) == 500 and not even & odd
-    from test_dae import make_images
 
     folder = tmp_path / "flat"
     for wnid in ("n01440764", "n01443537", "n01484850"):  # classes 0 (even), 1 (odd), 2 (even)
@@ -253,11 +244,11 @@ def test_a_checkpoint_cannot_run_code_and_bad_files_get_one_line(tmp_path):
 
 def test_init_from_warm_starts_a_fine_tune_with_a_new_discriminator(tmp_path):
     first = tmp_path / "first"
-    train_dae.train(tiny_cfg(first, *TRUNK, "trainer.max_steps=3"))
+    train(tiny_cfg(first, *TRUNK, "trainer.max_steps=3"))
     src = torch.load(first / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
     model = instantiate(tiny_cfg(tmp_path, *TRUNK, *ADVERSARIAL).dae)
-    report = train_dae.warm_start(model, str(first / "run" / "checkpoints" / "last.ckpt"))
+    report = warm_start(model, str(first / "run" / "checkpoints" / "last.ckpt"))
     own = model.state_dict()
     assert all(torch.equal(own[k], v) for k, v in src.items())  # decoder, head, code statistics
     assert report["missing"] and all(k.startswith("discriminator.") for k in report["missing"])
@@ -269,7 +260,7 @@ def test_init_from_warm_starts_a_fine_tune_with_a_new_discriminator(tmp_path):
         second, *TRUNK, *ADVERSARIAL, "trainer.max_steps=8", f"init_from={first}/run/checkpoints/last.ckpt"
     )
     cfg.dae.scheduler, cfg.dae.warmup_steps, cfg.dae.min_lr_ratio = "cosine", 0, 0.0
-    train_dae.train(cfg)
+    train(cfg)
     ck = torch.load(second / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ck["global_step"] == 8
     lr = ck["lr_schedulers"][0]["_last_lr"][0]
@@ -277,13 +268,13 @@ def test_init_from_warm_starts_a_fine_tune_with_a_new_discriminator(tmp_path):
 
     # a checkpoint of another shape: one clear error naming the cause
     other = instantiate(tiny_cfg(tmp_path, *TRUNK, "dae.decoder.code_channels=3").dae)
-    with pytest.raises(train_dae.CheckpointError, match="other shapes"):
-        train_dae.warm_start(other, str(first / "run" / "checkpoints" / "last.ckpt"))
+    with pytest.raises(CheckpointError, match="other shapes"):
+        warm_start(other, str(first / "run" / "checkpoints" / "last.ckpt"))
 
 
 def test_cosine_spans_the_batches_when_epochs_limit_an_adversarial_run(tmp_path):
     cfg = tiny_cfg(tmp_path, *TRUNK, *ADVERSARIAL, "trainer.max_steps=-1", "trainer.max_epochs=2")
     cfg.dae.scheduler, cfg.dae.warmup_steps, cfg.dae.min_lr_ratio = "cosine", 0, 0.0
-    train_dae.train(cfg)
+    train(cfg)
     ck = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ck["epoch"] >= 1 and ck["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(0.0, abs=1e-9)

@@ -1,7 +1,7 @@
-"""train_dae.py under faults and bad inputs (issue 12, training side): best-*.ckpt next to
+"""train_dae.py under faults and bad inputs: best-*.ckpt next to
 last.ckpt, atomic checkpoint writes, SIGINT/SIGTERM/SLURM checkpoints that ckpt_path=last finds,
 a damaged last.ckpt, non-finite losses, and one-line errors (exit code 2) for bad inputs.
-Tiny configs on the CPU (tests/test_dae.py's tiny_cfg): 16 images, 12 train / 4 val, 3 steps
+Tiny configs on the CPU (conftest's tiny_cfg): 16 images, 12 train / 4 val, 3 steps
 per epoch."""
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import ROOT, make_images, tiny_cfg
 from PIL import Image
-from test_dae import make_images, tiny_cfg
 
-from genviz.callbacks import AtomicCheckpointIO, TrainingInterrupted, atomic_torch_save
-from genviz.dae import DAE, NonFiniteError
-from genviz.data import DataConfigError, DataRootError, ImageDataModule, _open_rgb
+from genviz.dae.callbacks import AtomicCheckpointIO, TrainingInterrupted, atomic_torch_save
+from genviz.dae.data import DataConfigError, DataRootError, ImageDataModule, _open_rgb
+from genviz.dae.module import DAE, NonFiniteError
+from genviz.dae.train import resolve_ckpt_path, run, train
 from genviz.generator import CheckpointError, decoder_from_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import train_dae  # noqa: E402
 
 
 def _ckpts(tmp_path: Path) -> Path:
@@ -50,7 +47,7 @@ def _logged_steps(tmp_path: Path, version: int) -> list[int]:
 def test_best_and_last_checkpoints_with_default_callbacks(tmp_path):
     # 6 steps = 2 whole epochs, each ending with a validation: before the fix last.ckpt was
     # saved in on_validation_end, which made Lightning skip the top-k save of that step
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
     ckpts = _ckpts(tmp_path)
     best = sorted(ckpts.glob("best-*.ckpt"))
     assert (ckpts / "last.ckpt").is_file() and best, sorted(p.name for p in ckpts.iterdir())
@@ -61,7 +58,7 @@ def test_best_and_last_checkpoints_with_default_callbacks(tmp_path):
 
 def test_last_follows_mid_epoch_validation_too(tmp_path):
     # validation twice per epoch: top-k and last are both saved at validation end
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6", "trainer.val_check_interval=0.5"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6", "trainer.val_check_interval=0.5"))
     assert _step(_ckpts(tmp_path) / "last.ckpt") == 6 and list(_ckpts(tmp_path).glob("best-*.ckpt"))
 
 
@@ -77,7 +74,7 @@ def test_checkpoints_are_written_beside_their_target_and_replaced_atomically(tmp
     )
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
 
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
     ckpts = _ckpts(tmp_path)
     targets = {b.name for a, b in replaced if b.suffix == ".ckpt"}
     assert "last.ckpt" in targets and any(t.startswith("best-") for t in targets)
@@ -149,7 +146,7 @@ def test_signal_saves_last_then_stops_and_resumes(tmp_path, signum, capsys):
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", *_as_callback("SignalAt", step=4, signum=int(signum)))
     with pytest.raises(SystemExit) as exc:
-        train_dae.run(cfg)
+        run(cfg)
     assert exc.value.code == 128 + signum
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and signal.Signals(signum).name in err[0] and "ckpt_path=last" in err[0]
@@ -157,7 +154,7 @@ def test_signal_saves_last_then_stops_and_resumes(tmp_path, signum, capsys):
     assert _step(last) == 4  # the step the signal arrived in, not the epoch end at 3
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=7", "ckpt_path=last"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=7", "ckpt_path=last"))
     assert _step(last) == 7 and min(_logged_steps(tmp_path, 1)) >= 4
 
 
@@ -166,7 +163,7 @@ def test_train_raises_training_interrupted(tmp_path):
         tmp_path, "trainer.max_steps=9", *_as_callback("SignalAt", step=2, signum=int(signal.SIGINT))
     )
     with pytest.raises(TrainingInterrupted) as exc:
-        train_dae.train(cfg)
+        train(cfg)
     assert exc.value.signum == signal.SIGINT and _step(_ckpts(tmp_path) / "last.ckpt") == 2
 
 
@@ -178,20 +175,20 @@ def test_slurm_requeue_checkpoint_is_found_by_ckpt_path_last(tmp_path, monkeypat
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", *_as_callback("SlurmRequeueThenKillAt", step=4))
     with pytest.raises(SimulatedKill):
-        train_dae.train(cfg)
+        train(cfg)
     assert requeued == [["scontrol", "requeue", "4242"]]
     hpc = tmp_path / "run" / "hpc_ckpt_1.ckpt"
     assert _step(hpc) == 4 and _step(_ckpts(tmp_path) / "last.ckpt") == 3
-    assert train_dae.resolve_ckpt_path("last", str(tmp_path / "run")) == str(hpc)
+    assert resolve_ckpt_path("last", str(tmp_path / "run")) == str(hpc)
 
     monkeypatch.delenv("SLURM_JOB_ID")
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6", "ckpt_path=last"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6", "ckpt_path=last"))
     assert min(_logged_steps(tmp_path, 1)) >= 4 and _step(_ckpts(tmp_path) / "last.ckpt") == 6
 
 
 # ---------------------------------------------------------------- 2. damaged last.ckpt
 def test_truncated_last_falls_back_to_newest_readable_checkpoint(tmp_path):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=6"))
     ckpts = _ckpts(tmp_path)
     last = ckpts / "last.ckpt"
     (best,) = ckpts.glob("best-*.ckpt")
@@ -200,14 +197,14 @@ def test_truncated_last_falls_back_to_newest_readable_checkpoint(tmp_path):
     last.write_bytes(data[: len(data) // 2])  # a kill during a non-atomic copy
 
     with pytest.warns(UserWarning, match=r"damaged"):
-        path = train_dae.resolve_ckpt_path("last", str(tmp_path / "run"))
+        path = resolve_ckpt_path("last", str(tmp_path / "run"))
     assert path == str(best)
     assert (ckpts / "last.ckpt.damaged").is_file() and not last.exists()
 
     last.write_bytes(data[: len(data) // 2])  # damaged again: now through train()
     (ckpts / "last.ckpt.damaged").unlink()
     with pytest.warns(UserWarning, match=r"resuming from .*best-"):
-        train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=8", "ckpt_path=last"))
+        train(tiny_cfg(tmp_path, "trainer.max_steps=8", "ckpt_path=last"))
     assert _step(last) == 8 and min(_logged_steps(tmp_path, 1)) >= best_step
 
 
@@ -216,12 +213,12 @@ def test_only_damaged_checkpoints_is_a_clear_error(tmp_path):
     ckpts.mkdir(parents=True)
     (ckpts / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match="none of the 1 checkpoints"):
-        train_dae.resolve_ckpt_path("last", str(tmp_path / "run"))
+        resolve_ckpt_path("last", str(tmp_path / "run"))
 
 
 # ---------------------------------------------------------------- 3. non-finite losses
 def test_nan_loss_stops_training_and_keeps_the_good_checkpoints(tmp_path, monkeypatch):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
     ckpts = _ckpts(tmp_path)
     before = {p.name: p.read_bytes() for p in ckpts.iterdir()}
     assert "last.ckpt" in before
@@ -235,13 +232,13 @@ def test_nan_loss_stops_training_and_keeps_the_good_checkpoints(tmp_path, monkey
 
     monkeypatch.setattr(DAE, "compute_loss", nan_loss)
     with pytest.raises(NonFiniteError, match=r"training loss is nan at step 3"):
-        train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=9", "ckpt_path=last"))
+        train(tiny_cfg(tmp_path, "trainer.max_steps=9", "ckpt_path=last"))
     assert {p.name: p.read_bytes() for p in ckpts.iterdir()} == before
 
 
 def test_huge_lr_is_exit_code_2_and_writes_no_nan_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        train_dae.run(tiny_cfg(tmp_path, "trainer.max_steps=9", "dae.lr=1e30"))
+        run(tiny_cfg(tmp_path, "trainer.max_steps=9", "dae.lr=1e30"))
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "training loss is nan" in err and "dae.lr" in err
@@ -322,7 +319,7 @@ BAD_INPUTS = {
 def test_bad_input_is_one_line_error_exit_2(tmp_path, case, capsys):
     overrides, message = BAD_INPUTS[case]
     with pytest.raises(SystemExit) as exc:
-        train_dae.run(tiny_cfg(tmp_path, "trainer.max_steps=2", *overrides(tmp_path)))
+        run(tiny_cfg(tmp_path, "trainer.max_steps=2", *overrides(tmp_path)))
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("train_dae: error: ") and "\n" not in err and "Traceback" not in err, err
@@ -332,9 +329,9 @@ def test_bad_input_is_one_line_error_exit_2(tmp_path, case, capsys):
 
 
 def test_resume_with_another_dae_config_names_the_shapes(tmp_path):
-    train_dae.train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
+    train(tiny_cfg(tmp_path, "trainer.max_steps=3"))
     with pytest.raises(CheckpointError, match=r"ckpt_path .*last\.ckpt: \d+ tensors have other shapes"):
-        train_dae.train(tiny_cfg(tmp_path, "dae.decoder.channels=[8,8,4]", "ckpt_path=last"))
+        train(tiny_cfg(tmp_path, "dae.decoder.channels=[8,8,4]", "ckpt_path=last"))
 
 
 def test_data_config_errors_without_hydra():
@@ -392,7 +389,7 @@ def test_16bit_pngs_load_in_the_8bit_range(tmp_path):
 
 
 def test_logger_none_trains_without_lr_monitor(tmp_path):
-    metrics = train_dae.train(tiny_cfg(tmp_path, "logger=none", "trainer.max_steps=3"))
+    metrics = train(tiny_cfg(tmp_path, "logger=none", "trainer.max_steps=3"))
     assert np.isfinite(metrics["train/loss"])
 
 
@@ -409,7 +406,7 @@ def test_cli_batch_size_0_exits_2_with_one_line(tmp_path):
             "trainer=cpu",
             f"hydra.run.dir={tmp_path / 'run'}",
         ],
-        cwd=REPO,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"},

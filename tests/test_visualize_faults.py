@@ -1,4 +1,4 @@
-"""Faults and bad inputs of visualize (issue 12): NaN is never "ok", runs never overwrite each
+"""Faults and bad inputs of visualize: NaN is never "ok", runs never overwrite each
 other, an unwritable output is found before the work, and bad values are one-line errors
 (exit code 2) naming their key."""
 
@@ -106,12 +106,9 @@ def test_atlas_and_audit_leave_no_empty_visualize_directories(tmp_path):
 
 
 def test_default_run_dir_is_sub_second_and_unique():
-    from conftest import CONF
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("visualize", return_hydra_config=True)
+    cfg = compose_cfg("visualize", return_hydra_config=True)
     run_dir = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
     assert "%f" in run_dir and "genviz.unique_dir" in run_dir
 

@@ -16,9 +16,8 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
-from genviz.dae import NonFiniteError
-
-from .atomic import open_atomic
+from genviz.atomic import open_atomic
+from genviz.dae.module import NonFiniteError
 
 
 class TrainingInterrupted(Exception):
@@ -80,7 +79,7 @@ class Checkpoint(ModelCheckpoint):
       epoch (and every validation that does not fall at an epoch's end) and at the end of
       training.  At an epoch's end the top-k check runs first, so ``best-*.ckpt`` is written too.
     - SIGINT (Ctrl-C) and SIGTERM: training stops at the end of the current step, ``last.ckpt``
-      is written and ``trainer.fit`` raises ``SIGTERMException``, which ``train_dae.train`` turns
+      is written and ``trainer.fit`` raises ``SIGTERMException``, which ``genviz.dae.train.train`` turns
       into :class:`TrainingInterrupted`.  A second Ctrl-C stops at once, without saving.
     - Nothing is written from NaN/inf weights: :class:`NonFiniteError` instead.
     """

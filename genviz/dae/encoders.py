@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .generator import Encoder, to_pixels
-from .trunk import FrozenFeatures
+from genviz.dae.trunk import FrozenFeatures
+from genviz.generator import Encoder, to_pixels
 
 ENCODERS = ("paper", "trunk")
 
 
 class TrunkEncoder(nn.Module):
-    """Frozen classifier trunk (not a submodule: see genviz.trunk) + trainable head."""
+    """Frozen classifier trunk (not a submodule: see genviz.dae.trunk) + trainable head."""
 
     def __init__(
         self,

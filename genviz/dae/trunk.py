@@ -27,7 +27,7 @@ class _Done(Exception):
 
 class FrozenFeatures:
     def __init__(self, classifier: str | nn.Module, **kwargs):
-        from .classifiers import Classifier, build_classifier
+        from genviz.classifiers import Classifier, build_classifier
 
         clf = classifier if isinstance(classifier, Classifier) else build_classifier(classifier, **kwargs)
         clf.eval().requires_grad_(False)

@@ -17,12 +17,12 @@ Losses (``loss=``):
 Recipes beyond the paper (each off by default, so ``dae=paper`` is the paper):
 
 - ``encoder.kind=trunk``: a frozen pretrained classifier trunk + a small trainable head
-  (:mod:`genviz.encoders`).
+  (:mod:`genviz.dae.encoders`).
 - ``perceptual.weight > 0``: + weight x the distance of a frozen classifier's features at
   ``perceptual.layers`` between reconstruction and clean image, each divided by the clean
   image's mean square (Dosovitskiy & Brox 2016).  ``mse_weight`` scales the pixel MSE.
 - ``adversarial.weight > 0``: + weight x a hinge GAN loss from a small patch discriminator
-  (:class:`genviz.discriminator.PatchDiscriminator`), trained in the same step with its own
+  (:class:`genviz.dae.discriminator.PatchDiscriminator`), trained in the same step with its own
   optimizer (Lightning manual optimization; the gradient clipping moves into the module).
 - Code statistics: the per-dimension mean and standard deviation of the training codes
   (an exponential moving average) are buffers ``code_mean`` / ``code_std``, saved in every
@@ -41,17 +41,17 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from genviz.discriminator import PatchDiscriminator, hinge_d_loss
-from genviz.encoders import build_encoder, frozen_features
+from genviz.dae.discriminator import PatchDiscriminator, hinge_d_loss
+from genviz.dae.encoders import build_encoder, frozen_features
+from genviz.dae.trunk import normalized_distance
 from genviz.generator import Decoder, from_pixels, to_pixels
-from genviz.trunk import normalized_distance
 
 LOSSES = ("paper", "mse+fft", "mse+grad")
 
 
 class NonFiniteError(FloatingPointError):
     """A training loss or the weights became NaN/inf: training stops, and no checkpoint is
-    written from that state (see :class:`genviz.callbacks.Checkpoint`)."""
+    written from that state (see :class:`genviz.dae.callbacks.Checkpoint`)."""
 
 
 def _plain(x):
@@ -150,7 +150,7 @@ class DAE(pl.LightningModule):
         if float(adversarial["weight"]) > 0:
             self.discriminator = PatchDiscriminator(int(adversarial["channels"]))
             self.automatic_optimization = False
-        self.grad_clip: float | None = None  # manual optimization clips here (set by train_dae)
+        self.grad_clip: float | None = None  # manual optimization clips here (set by genviz.dae.train)
         n = self.decoder.code_dim
         self.register_buffer("code_mean", torch.zeros(n))
         self.register_buffer("code_std", torch.ones(n))
