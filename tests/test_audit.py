@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from genviz.audit import generator_configs, run_audit
-from genviz.evaluation import default_reference_dir
+from genviz.references import default_reference_dir
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 CLASSES = ["crib", "cradle", "tench"]  # 520, 516, 0

@@ -1,4 +1,4 @@
-"""Faults and bad inputs of visualize (issue 12): NaN is never "ok", runs never overwrite each
+"""Faults and bad inputs of visualize: NaN is never "ok", runs never overwrite each
 other, an unwritable output is found before the work, and bad values are one-line errors
 (exit code 2) naming their key."""
 
@@ -53,7 +53,7 @@ TINY_CLI = ["classifier=tiny", "generator=tiny", "progress=false", "generator.st
 
 
 def test_status_vocabulary_lives_in_the_engine():
-    from genviz.engine import NOT_OK, STATUS_DEAD, STATUS_NAN, STATUS_OK, STATUSES, status_of
+    from genviz.runs import NOT_OK, STATUS_DEAD, STATUS_NAN, STATUS_OK, STATUSES, status_of
 
     assert STATUSES == (STATUS_OK, STATUS_DEAD, STATUS_NAN) == ("ok", "dead", "nan")
     assert NOT_OK == ("dead", "nan")
