@@ -1,8 +1,9 @@
 """The visualize application: config -> classifier, targets, method -> images and results.json.
 
-``generate(cfg)`` is the Python API (returns one dict per target, a
+``generate(cfg)`` is the Python API (returns one dict per target: a
 :class:`~genviz.runs.TargetResult` as a dict, with the image tensor); ``save(results, out_dir,
-cfg)`` writes the PNGs, the grid and ``results.json``.  ``visualize.py`` is a thin Hydra wrapper around both.
+cfg)`` writes the PNGs, the grid and ``results.json``.  ``visualize.py`` is a thin Hydra
+wrapper around both.
 """
 
 from __future__ import annotations
