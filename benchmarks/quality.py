@@ -38,9 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from genviz.app import generate, save  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
-from genviz.evaluation import load_reference, reference_embeddings, score, summarize  # noqa: E402
+from genviz.evaluation import score, summarize  # noqa: E402
 from genviz.generator import SHIPPED_NAMES  # noqa: E402
 from genviz.methods import with_steps  # noqa: E402
+from genviz.references import load_reference, reference_embeddings  # noqa: E402
 
 # 24 ImageNet classes spread over the hierarchy, ordered so that any prefix stays varied:
 # animals (fish, bird, amphibian, reptile, dog, cat, big cat, insect, echinoderm), vehicles,

@@ -26,8 +26,8 @@ from quality import CLASS_SETS, CLASSES, compose_run, scored_row  # noqa: E402
 
 from genviz.app import generate  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
-from genviz.evaluation import load_reference, reference_embeddings  # noqa: E402
 from genviz.images import grid  # noqa: E402
+from genviz.references import load_reference, reference_embeddings  # noqa: E402
 
 
 def add_common_args(ap: argparse.ArgumentParser) -> None:

@@ -1,19 +1,18 @@
 """The visualize application: config -> classifier, targets, method -> images and results.json.
 
-``generate(cfg)`` is the Python API (returns one dict per target, with the
-image tensor); ``save(results, out_dir, cfg)`` writes the PNGs, the grid and
-``results.json``.  ``visualize.py`` is a thin Hydra wrapper around both.
+``generate(cfg)`` is the Python API (returns one dict per target: a
+:class:`~genviz.runs.TargetResult` as a dict, with the image tensor); ``save(results, out_dir,
+cfg)`` writes the PNGs, the grid and ``results.json``.  ``visualize.py`` is a thin Hydra
+wrapper around both.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import random
-import re
 import socket
 import tempfile
 from pathlib import Path
@@ -22,14 +21,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .atomic import save_png_atomic, write_text_atomic
+from .atomic import save_png_atomic
 from .classifiers import Classifier, build_classifier, classifier_class_names
-from .engine import STATUS_NAN, STATUSES, render, status_of  # noqa: F401  (STATUSES: the vocabulary)
+from .engine import render
 from .images import grid, save_png
 from .methods import build_setup, options_node
 from .objectives import BatchObjective, Objective
 from .options import ConfigError, check_writable_dir, int_value, resolve_device
 from .report import activation_png, frames_gif, write_run_page
+from .runs import STATUS_NAN, TargetResult, as_record, result_name, status_of, write_results
+from .scoring import ClassScores, no_class_scores, target_scores
 from .targets import check_targets, parse_targets
 
 log = logging.getLogger(__name__)
@@ -135,14 +136,13 @@ def target_list(target) -> list[str]:
 @torch.no_grad()
 def measure(clf: Classifier, objectives: list[Objective], images: torch.Tensor, topk: int = 5) -> list[dict]:
     """Score final images: target activation (ReLU outputs), and for classes their
-    softmax probability and rank under the classifier, plus the top-k classes."""
+    softmax probability and rank under the classifier, plus the top-k classes
+    (:func:`genviz.scoring.target_scores`)."""
     bo = BatchObjective(objectives, lam=0.0, revive=False)
     with clf.recording(bo.layers) as store:
         logits = clf.run(clf.fit_input(images), store)
         _, act = bo.score(store)
-    probs = logits.softmax(-1)
-    top = probs.topk(min(topk, probs.shape[1]), dim=1)
-    finite = torch.isfinite(logits).all(1).tolist()
+    scores = ClassScores(logits)
     out = []
     for i, obj in enumerate(objectives):
         cls = obj.classes
@@ -151,21 +151,7 @@ def measure(clf: Classifier, objectives: list[Objective], images: torch.Tensor, 
             "classes": cls,
             "class_names": [clf.classes.name(c) for c in cls],
         }
-        if not finite[i]:  # no probability, rank or top-5 of a non-finite output
-            row.update(prob=None, probs=[None] * len(cls), rank=None, ranks=[None] * len(cls), top5=[])
-            out.append(row)
-            continue
-        rank = [int((logits[i] > logits[i, c]).sum()) + 1 for c in cls]
-        row.update(
-            prob=float(probs[i, cls].sum()) if cls else None,
-            probs=[float(probs[i, c]) for c in cls],
-            rank=max(rank) if rank else None,
-            ranks=rank,
-            top5=[
-                [int(j), clf.classes.name(int(j)), round(float(p), 4)]
-                for p, j in zip(top.values[i], top.indices[i])
-            ],
-        )
+        row.update(target_scores(scores, i, cls, clf.classes, topk))
         out.append(row)
     return out
 
@@ -204,31 +190,24 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
             nonfinite = bool(res.nonfinite and res.nonfinite[i]) or not math.isfinite(scores[i]["activation"])
             status = status_of(scores[i]["activation"], res.dead[i], nonfinite)
             if status == STATUS_NAN:  # a non-finite activation is never dead or ok
-                scores[i].update(prob=None, rank=None, probs=[None] * len(scores[i]["classes"]))
-                scores[i].update(ranks=[None] * len(scores[i]["classes"]), top5=[])
-            extra = {"minimizing": True} if res.minimizing and res.minimizing[i] else {}
-            results.append(
-                {
-                    "target": texts[start + i],
-                    **scores[i],
-                    **extra,
-                    "optimized_activation": float(res.activation[i]),
-                    "dead_start": bool(res.dead_start[i]),
-                    "status": status,
-                    "steps": res.steps[i],
-                    "seconds": res.seconds / len(chunk),
-                    "seed": int(cfg.seed),
-                    "method": cfg.method.name,
-                    "tensor": res.images[i].cpu(),
-                    "frames": [f[i] for f in res.frames],
-                    "history": res.history[:, i].tolist(),
-                }
+                scores[i].update(no_class_scores(len(scores[i]["classes"])))
+            record = TargetResult(
+                target=texts[start + i],
+                **scores[i],
+                minimizing=bool(res.minimizing and res.minimizing[i]),
+                optimized_activation=float(res.activation[i]),
+                dead_start=bool(res.dead_start[i]),
+                status=status,
+                steps=res.steps[i],
+                seconds=res.seconds / len(chunk),
+                seed=int(cfg.seed),
+                method=cfg.method.name,
+                tensor=res.images[i].cpu(),
+                frames=[f[i] for f in res.frames],
+                history=res.history[:, i].tolist(),
             )
+            results.append(record.to_dict(memory=True))
     return results
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60]
 
 
 LOCK_NAME = ".genviz-visualize.lock"
@@ -324,7 +303,7 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for k, r in enumerate(results):
-        name = f"{k:03d}_{_slug(r['target'])}"
+        name = result_name(k, r["target"])
         r["image"] = str(save_png(r["tensor"], out / "images" / f"{name}.png").relative_to(out))
         if r.get("frames"):
             for j, f in enumerate(r["frames"]):
@@ -332,18 +311,17 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
             r["gif"] = str(
                 frames_gif([*r["frames"], r["tensor"]], out / "frames" / f"{name}.gif").relative_to(out)
             )
-        rows.append({k2: v for k2, v in r.items() if k2 not in ("tensor", "frames")})
+        rows.append(as_record(r).to_dict())
     labels = [f"{r['target']} {r['activation']:.3g}" for r in results]
     save_png_atomic(grid([r["tensor"] for r in results], labels), out / "grid.png")
     extra = [("the whole batch", "grid.png")]
     if activation_png(results, out / "activation.png"):
         extra.insert(0, ("optimized activation per step", "activation.png"))
-    payload = {"results": rows}
-    config_yaml = None
+    config = config_yaml = None
     if cfg is not None:
-        payload["config"] = OmegaConf.to_container(cfg, resolve=True)
-        config_yaml = OmegaConf.to_yaml(payload["config"])
-    write_text_atomic(out / "results.json", json.dumps(payload, indent=1))
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config_yaml = OmegaConf.to_yaml(config)
+    write_results(out / "results.json", rows, config)
     write_run_page(
         rows, out, title=f"genviz: {len(rows)} targets", config_yaml=config_yaml, extra_images=extra
     )

@@ -23,7 +23,6 @@ value is one error naming its key.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import re
@@ -35,15 +34,24 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from PIL import Image
 
-from .atomic import save_png_atomic, unwritable_reason, write_text_atomic
+from .atomic import save_png_atomic, unwritable_reason
 from .classes import ClassLookupError, ClassNames
 from .classifiers import Classifier, build_classifier
-from .engine import STATUS_NAN
-from .evaluation import model_device, result_status
 from .images import grid, load_image, to_pil
 from .methods import with_steps
 from .options import ConfigError, check_writable_dir, int_value, resolve_device
+from .references import model_device
 from .report import write_run_page
+from .runs import (
+    STATUS_NAN,
+    STATUS_OK,
+    TargetResult,
+    read_entry,
+    result_status,
+    slug,
+    write_entry,
+)
+from .runs import write_results as write_results_file
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +208,6 @@ def class_indices(spec, names: ClassNames, key: str = "classes") -> list[int]:
     return [class_index(spec, names, key)]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
-
-
 def class_item(clf: Classifier, c: int) -> Item:
     return Item(f"class_{c:04d}", f"class:{c}", f"{c} {clf.classes.name(c)}")
 
@@ -237,7 +241,7 @@ def atlas_items(cfg: DictConfig, clf: Classifier) -> list[Item]:
         if max(chans) >= n or min(chans) < 0:
             raise out_of_range
         return [
-            Item(f"channel_{_slug(cfg.layer)}_{c:04d}", f"channel:{cfg.layer}:{c}", f"{cfg.layer}:{c}")
+            Item(f"channel_{slug(cfg.layer)}_{c:04d}", f"channel:{cfg.layer}:{c}", f"{cfg.layer}:{c}")
             for c in chans
         ]
     if cfg.sheet == "compound":
@@ -277,15 +281,6 @@ def png_ok(path: Path) -> bool:
     return True
 
 
-def read_entry(path: Path) -> dict | None:
-    """The json entry of a target, or None if it is missing or unreadable."""
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return entry if isinstance(entry, dict) else None
-
-
 def is_done(out: Path, item: Item) -> bool:
     """Its entry reads and its PNG decodes (a 0-byte or truncated file is not done)."""
     return read_entry(out / "entries" / f"{item.key}.json") is not None and png_ok(
@@ -295,10 +290,6 @@ def is_done(out: Path, item: Item) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # rendering
-
-
-def _write_json(path: Path, data) -> None:
-    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def render_items(cfg: DictConfig, clf: Classifier, items: list[Item], out: Path, generate_fn=None) -> int:
@@ -317,11 +308,11 @@ def render_items(cfg: DictConfig, clf: Classifier, items: list[Item], out: Path,
         for it, r in zip(chunk, results):
             img = out / "images" / f"{it.key}.png"
             save_png_atomic(to_pil(r["tensor"]), img)
-            entry = {k: v for k, v in r.items() if k not in ("tensor", "frames", "history")}
-            entry.update(key=it.key, label=it.label, image=str(img.relative_to(out)))
+            entry = TargetResult.from_dict(r).without("history")
+            entry = entry.replace(key=it.key, label=it.label, image=str(img.relative_to(out)))
             if result_status(entry) == STATUS_NAN:
-                entry["status"] = STATUS_NAN  # a non-finite activation is never ok
-            _write_json(out / "entries" / f"{it.key}.json", entry)
+                entry = entry.replace(status=STATUS_NAN)  # a non-finite activation is never ok
+            write_entry(out / "entries" / f"{it.key}.json", entry)
         done += len(chunk)
         log.info("atlas: %d/%d rendered in this job", done, len(items))
     return done
@@ -349,7 +340,7 @@ def _labels(out: Path, items: list[Item]) -> list[str]:
             labels.append(f"{it.label} (missing)")
             continue
         status = result_status(e)
-        flag = "" if status == "ok" else f" [{status}]"
+        flag = "" if status == STATUS_OK else f" [{status}]"
         labels.append(f"{it.label}{flag}")
     return labels
 
@@ -370,7 +361,7 @@ def write_sheets(cfg: DictConfig, items: list[Item], out: Path) -> list[Path]:
             save_png_atomic(sheet, path)
             written.append(path)
     elif cfg.sheet == "layer":
-        path = sheets / f"layer_{_slug(cfg.layer)}_{items[0].key[-4:]}-{items[-1].key[-4:]}.png"
+        path = sheets / f"layer_{slug(cfg.layer)}_{items[0].key[-4:]}-{items[-1].key[-4:]}.png"
         save_png_atomic(
             grid([_cell(out, it, size) for it in items], _labels(out, items), ncol=8, cell=size), path
         )
@@ -390,7 +381,7 @@ def write_sheets(cfg: DictConfig, items: list[Item], out: Path) -> list[Path]:
     return written
 
 
-def read_entries(items: list[Item], out: Path) -> list[dict]:
+def read_entries(items: list[Item], out: Path) -> list[TargetResult]:
     """The readable entries of ``items``, in order; a non-finite activation gets status ``nan``
     (an entry written before that status existed may say ``ok``)."""
     entries = []
@@ -399,7 +390,7 @@ def read_entries(items: list[Item], out: Path) -> list[dict]:
         if e is None:
             continue
         if result_status(e) == STATUS_NAN:
-            e["status"] = STATUS_NAN
+            e = e.replace(status=STATUS_NAN)
         entries.append(e)
     return entries
 
@@ -411,9 +402,7 @@ def write_results(cfg: DictConfig, items: list[Item], out: Path) -> Path:
         config = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # an interpolation that needs the Hydra runtime (tests compose without it)
         config = OmegaConf.to_container(cfg, resolve=False)
-    path = out / "results.json"
-    _write_json(path, {"config": config, "results": entries})
-    return path
+    return write_results_file(out / "results.json", entries, config, config_first=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,10 +470,10 @@ def run_atlas(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
     counts["sheets"] = write_sheets(cfg, items, out) if cfg.get("sheets", True) else []
     counts["missing"] = sum(it.key not in done and not is_done(out, it) for it in items)
     entries = read_entries(items, out)
-    counts["nan"] = sum(e.get("status") == STATUS_NAN for e in entries)
+    counts["nan"] = sum(e.status == STATUS_NAN for e in entries)
     sheets = [(p.stem, p.relative_to(out).as_posix()) for p in counts["sheets"]]
     counts["page"] = write_run_page(
-        entries,
+        [e.to_dict() for e in entries],
         out,
         title=f"genviz atlas: {cfg.sheet}, {len(entries)} of {len(items)} done",
         extra_images=sheets,

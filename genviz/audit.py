@@ -33,21 +33,20 @@ from .atlas import (
 )
 from .atomic import save_png_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
-from .engine import STATUS_NAN, STATUS_OK
-from .evaluation import (
-    ReferenceFolderError,
-    embed_batched,
-    load_image,
-    load_reference,
-    reference_embeddings,
-    resolve_folder,
-    result_status,
-)
-from .images import grid, to_pil
+from .images import EVAL_CROP, grid, load_image, to_pil
 from .methods import with_steps
 from .options import ConfigError, check_writable_dir, int_value, resolve_device
+from .references import ReferenceFolderError, load_reference, reference_embeddings, resolve_folder
+from .runs import STATUS_NAN, STATUS_OK, result_status
+from .scoring import nearest as nearest_refs
+from .scoring import score_images
 
 log = logging.getLogger(__name__)
+
+
+def _real(path, size: int) -> torch.Tensor:
+    """A real image as the classifier sees it: the centre crop, ``size`` x ``size``."""
+    return load_image(path, size, crop_fraction=EVAL_CROP)
 
 
 def _b64(img: torch.Tensor, size: int) -> str:
@@ -82,11 +81,9 @@ def analyse(
 ) -> list[dict]:
     """For each image: its target prob/rank, the other classes it activates most, and
     its nearest reference images (cosine similarity of penultimate embeddings)."""
-    logits, emb = embed_batched(clf, images)
-    probs = logits.softmax(-1)
-    order = probs.argsort(dim=1, descending=True)
-    sims = torch.nn.functional.normalize(emb, dim=1) @ refs.embeddings.T
-    near = sims.topk(min(nearest, sims.shape[1]), dim=1)
+    scored = score_images(clf, images, refs)
+    probs, order = scored.classes.probs, scored.classes.order
+    near = nearest_refs(scored.sims, nearest)
     out = []
     for i, c in enumerate(classes):
         others = [int(j) for j in order[i] if int(j) != c][:top_other]
@@ -94,7 +91,7 @@ def analyse(
             {
                 "class": c,
                 "prob": float(probs[i, c]),
-                "rank": int((order[i] == c).nonzero()[0, 0]) + 1,
+                "rank": int(scored.classes.rank_table[i, c]),
                 "others": [
                     {"class": j, "name": clf.classes.name(j), "prob": float(probs[i, j])} for j in others
                 ],
@@ -267,7 +264,7 @@ def render_html(cfg: DictConfig, clf: Classifier, report: list[dict], note: str 
         parts.append(f'<section class="audit-class" id="class-{c}"><h2>{c} {html.escape(r["name"])}</h2>')
         parts.append("<h3>Real examples</h3><div class='row'>")
         if r["real"]:
-            parts += [_figure(_b64(load_image(p, size), size), Path(p).name) for p in r["real"]]
+            parts += [_figure(_b64(_real(p, size), size), Path(p).name) for p in r["real"]]
         else:
             parts.append("<p>(no real example of this class in the data folder)</p>")
         parts.append("</div>")
@@ -297,7 +294,7 @@ def render_html(cfg: DictConfig, clf: Classifier, report: list[dict], note: str 
             for nb in s["nearest"]:
                 parts.append(
                     _figure(
-                        _b64(load_image(nb["file"], size), size),
+                        _b64(_real(nb["file"], size), size),
                         f"{nb['name']} ({nb['similarity']:.2f})",
                         "same" if nb["class"] == c else "",
                     )
@@ -313,7 +310,7 @@ def render_figure(report: list[dict], gens: list[str], size: int, nearest: int):
     cells, labels = [], []
     blank = torch.ones(3, size, size)
     for r in report:
-        cells.append(load_image(r["real"][0], size) if r["real"] else blank)
+        cells.append(_real(r["real"][0], size) if r["real"] else blank)
         labels.append(f"real {r['name']}")
         for g in gens:
             s = r["generated"][g]
@@ -321,6 +318,6 @@ def render_figure(report: list[dict], gens: list[str], size: int, nearest: int):
             flag = {STATUS_OK: "", STATUS_NAN: " nan"}.get(s["status"], " dead")
             labels.append(f"{g} p={s['prob']:.2f}" + flag)
             for nb in s["nearest"][:nearest]:
-                cells.append(load_image(nb["file"], size))
+                cells.append(_real(nb["file"], size))
                 labels.append(f"~ {nb['name']} {nb['similarity']:.2f}")
     return grid(cells, labels, ncol=1 + len(gens) * (1 + nearest), cell=size)

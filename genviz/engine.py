@@ -10,7 +10,6 @@ keeps its history on the device and reads it back only every
 from __future__ import annotations
 
 import logging
-import math
 import operator
 import time
 from collections import deque
@@ -22,22 +21,9 @@ import torch
 from .classifiers import Classifier
 from .objectives import Scorer
 from .params import Param
+from .runs import status_of
 
 log = logging.getLogger(__name__)
-
-# The status of a result (visualize's log and results.json, read by atlas, evaluate, report):
-STATUS_OK = "ok"  # the target's activation is positive and finite (or, minimizing, finite)
-STATUS_DEAD = "dead"  # the target never became active (activation <= 0): the image is not a result
-STATUS_NAN = "nan"  # the activation is not finite (nan/inf: the optimization diverged): not a result
-STATUSES = (STATUS_OK, STATUS_DEAD, STATUS_NAN)
-NOT_OK = (STATUS_DEAD, STATUS_NAN)
-
-
-def status_of(activation: float, dead: bool = False, nonfinite: bool = False) -> str:
-    """``nan`` for a non-finite activation (whatever else holds), ``dead``, else ``ok``."""
-    if nonfinite or not math.isfinite(float(activation)):
-        return STATUS_NAN
-    return STATUS_DEAD if dead else STATUS_OK
 
 
 def minimizing(objective) -> list[bool]:

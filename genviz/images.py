@@ -10,6 +10,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import save_png_atomic
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+EVAL_CROP = 0.875  # the usual ImageNet evaluation crop: the centre 87.5% of the shorter side
+
 
 def to_pil(img: torch.Tensor) -> Image.Image:
     """[3, H, W] in [0, 1] -> PIL image."""
@@ -27,8 +30,8 @@ def save_png(img: torch.Tensor, path: str | Path) -> Path:
 
 def load_image(path: str | Path, size: int | None = None, crop_fraction: float = 1.0) -> torch.Tensor:
     """An image file -> [3, H, W] RGB in [0, 1]. With ``size``: the shorter side is resized to
-    ``size / crop_fraction`` and the centre ``size`` x ``size`` is cropped (0.875: the usual
-    ImageNet evaluation crop)."""
+    ``size / crop_fraction`` and the centre ``size`` x ``size`` is cropped (1.0: the whole
+    shorter side; :data:`EVAL_CROP`: what an evaluator sees)."""
     with Image.open(path) as im:
         im = im.convert("RGB")
         if size:

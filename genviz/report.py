@@ -12,10 +12,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path, save_png_atomic, write_text_atomic
+from .runs import NOT_OK, STATUS_OK
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]  # fmt: skip
-NOT_OK = ("dead", "nan")  # statuses drawn as failures
 
 
 def curve(r: dict) -> list[float]:
@@ -62,7 +62,7 @@ def activation_png(results: Sequence[dict], path: str | Path, size=(720, 400)) -
     d.text((w - right - 60, bottom + 4), f"step {longest}", fill="#444", font=font)
     for k, (r, c) in enumerate(zip(results, curves, strict=True)):
         color = PALETTE[k % len(PALETTE)]
-        status = r.get("status", "ok")
+        status = r.get("status", STATUS_OK)
         pts = [xy(s, v) for s, v in enumerate(c) if math.isfinite(v)]
         if len(pts) > 1:
             if status in NOT_OK:  # dashed: every other segment
@@ -76,7 +76,7 @@ def activation_png(results: Sequence[dict], path: str | Path, size=(720, 400)) -
         if k < 10:
             ly = bottom + 22 + 16 * k
             d.line([(left, ly + 6), (left + 24, ly + 6)], fill=color, width=3)
-            note = "" if status == "ok" else f"  [{status}]"
+            note = "" if status == STATUS_OK else f"  [{status}]"
             stop = f"  stopped at step {len(c)}" if c and len(c) < longest else ""
             d.text((left + 32, ly), f"{r['target'][:70]}{note}{stop}", fill="black", font=font)
     path = Path(path)
@@ -134,8 +134,8 @@ details{margin-top:1.5em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-s
 
 
 def _card(r: dict, k: int) -> str:
-    status = r.get("status", "ok")
-    bad = status != "ok"
+    status = r.get("status", STATUS_OK)
+    bad = status != STATUS_OK
     parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{html.escape(r['target'])}</b>"]
     if r.get("image"):
         parts.append(
@@ -171,7 +171,7 @@ def write_run_page(
     results carry them in ``image`` / ``gif``), status, probability, top-5 and activation
     curve; then ``extra_images`` (caption, relative path) and the config."""
     out = Path(out_dir)
-    ok = sum(r.get("status", "ok") == "ok" for r in results)
+    ok = sum(r.get("status", STATUS_OK) == STATUS_OK for r in results)
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(results)} targets, {ok} ok, {len(results) - ok} not ok.</p>",

@@ -11,36 +11,26 @@ seconds per image, and the overrides that differ between runs.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import statistics
 import sys
 from pathlib import Path
 
 import yaml
 
+from .runs import STATUS_OK, RunFileError, finite_number, read_results, result_ok
+
 SORT_KEYS = {"prob": True, "activation": True, "rank": False}  # key -> larger is better
 
 
-def _finite(v) -> bool:
-    try:
-        return v is not None and not isinstance(v, bool) and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _ok(r: dict) -> bool:
-    """Status ok and a finite activation and prob (an older results.json may say ok beside a
-    NaN activation: genviz.evaluation.result_status, without importing torch here)."""
-    finite = all(
-        r.get(k) is None or _finite(r.get(k)) for k in ("activation", "optimized_activation", "prob")
-    )
-    return r.get("status") == "ok" and finite
+def _ok(r) -> bool:
+    """A row that records status ok and whose numbers are finite (an older results.json may
+    say ok beside a NaN activation); a row without a status is not counted ok here."""
+    return r.has("status") and r.status == STATUS_OK and result_ok(r)
 
 
 def _mean(values) -> float:
     """Mean of the finite values (NaN when there is none)."""
-    vals = [float(v) for v in values if _finite(v)]
+    vals = [float(v) for v in values if finite_number(v)]
     return statistics.fmean(vals) if vals else float("nan")
 
 
@@ -53,19 +43,17 @@ def load_runs(sweep_dir: str | Path) -> list[dict]:
     for res in sorted(root.rglob("results.json")):
         job = res.parent
         try:
-            rows = json.loads(res.read_text(encoding="utf-8"))["results"]
-            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise TypeError("results is not a list of objects")
-        except (OSError, ValueError, KeyError, TypeError) as e:  # a job killed while writing it...
+            _, rows = read_results(res)
+        except RunFileError as e:  # a job killed while writing it...
             print(f"warning: skipping {res}: not a readable results.json ({e})", file=sys.stderr)
             continue
         if not rows:
             continue
         ov_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(ov_file.read_text()) if ov_file.exists() else []
-        probs = [r["prob"] for r in rows if r.get("prob") is not None]
-        ranks = [r["rank"] for r in rows if r.get("rank") is not None]
-        acts = [r.get("activation") for r in rows]
+        probs = [r.prob for r in rows if r.prob is not None]
+        ranks = [r.rank for r in rows if r.rank is not None]
+        acts = [r.activation for r in rows]
         runs.append(
             {
                 "dir": str(job.relative_to(root)) if job != root else ".",
@@ -75,7 +63,7 @@ def load_runs(sweep_dir: str | Path) -> list[dict]:
                 "rank": _mean(ranks),
                 "activation": _mean(acts),
                 "dead": sum(not _ok(r) for r in rows),
-                "seconds": statistics.fmean(r.get("seconds", 0.0) for r in rows),
+                "seconds": statistics.fmean(r.seconds if r.has("seconds") else 0.0 for r in rows),
             }
         )
     if not runs:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .app import _slug
+from .runs import result_name
 
 
 def _sweep() -> tuple[str, str] | None:
@@ -79,7 +79,7 @@ def log_run(loggers: list, results: list[dict], cfg: DictConfig | None, out_dir:
             config = OmegaConf.to_container(cfg, resolve=True)
         except Exception:  # an interpolation that needs the Hydra runtime
             config = OmegaConf.to_container(cfg, resolve=False)
-    keys = [f"{k:03d}_{_slug(r['target'])}" for k, r in enumerate(results)]  # unique, like save()'s files
+    keys = [result_name(k, r["target"]) for k, r in enumerate(results)]  # unique: save()'s file names
     curves = {key: curve(r) for key, r in zip(keys, results, strict=True)}
     longest = max((len(c) for c in curves.values()), default=0)
     for lg in loggers:

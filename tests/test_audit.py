@@ -8,7 +8,7 @@ from conftest import compose_cfg
 from PIL import Image
 
 from genviz.audit import generator_configs, run_audit
-from genviz.evaluation import default_reference_dir
+from genviz.references import default_reference_dir
 
 CLASSES = ["crib", "cradle", "tench"]  # 520, 516, 0
 POOL = [0, 1, 516, 520, 668, 949]

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from genviz import evaluation as E
+from genviz import references as R
 from genviz.classifiers import build_classifier
+from genviz.images import EVAL_CROP, load_image, save_png
 
 # a small, varied subset of the shared folder: fish, bird, dog, insect, buildings, food, objects
 SUBSET = [0, 1, 94, 207, 309, 668, 949, 963]
@@ -16,7 +18,7 @@ SUBSET = [0, 1, 94, 207, 309, 668, 949, 963]
 
 @pytest.fixture(scope="module")
 def shared():
-    folder = E.default_reference_dir()
+    folder = R.default_reference_dir()
     if not folder.is_dir():
         pytest.skip(f"shared reference images not found at {folder} (set GENVIZ_SHARED)")
     return folder
@@ -29,21 +31,23 @@ def lite1():
 
 @pytest.fixture(scope="module")
 def refs(shared, lite1, tmp_path_factory):
-    ref = E.load_reference(shared, lite1.classes, SUBSET)
-    return E.reference_embeddings(lite1, ref, cache_dir=tmp_path_factory.mktemp("cache"))
+    ref = R.load_reference(shared, lite1.classes, SUBSET)
+    return R.reference_embeddings(lite1, ref, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def test_reference_layout(shared):
-    ref = E.load_reference(shared)
+    ref = R.load_reference(shared)
     assert len(ref) == 1000
     assert ref.classes[668] == 668 and "mosque" in ref.files[668].name
     assert len(ref.subset([0, 668])) == 2
 
 
 def test_real_image_scores_as_its_class_and_is_plausible(shared, lite1, refs):
-    ref = E.load_reference(shared, lite1.classes, SUBSET)
+    ref = R.load_reference(shared, lite1.classes, SUBSET)
     # not the reference pixels themselves: a mirrored, tighter crop
-    imgs = torch.stack([E.load_image(f, 280).flip(-1)[:, 20:260, 20:260] for f in ref.files])
+    imgs = torch.stack(
+        [load_image(f, 280, crop_fraction=EVAL_CROP).flip(-1)[:, 20:260, 20:260] for f in ref.files]
+    )
     rows = E.score(lite1, imgs, [[c] for c in ref.classes], refs)
     assert all(r["top5"] for r in rows), [(r["top1_class"], r["top5_classes"]) for r in rows]
     assert sum(r["top1"] for r in rows) >= len(rows) - 1
@@ -64,7 +68,7 @@ def test_grey_image_does_not(lite1, refs):
 
 
 def test_compound_and_channel_targets(lite1, refs, shared):
-    tench = E.load_image(shared / "n01440764_tench.JPEG", 240)[None]
+    tench = load_image(shared / "n01440764_tench.JPEG", 240, crop_fraction=EVAL_CROP)[None]
     rows = E.score(lite1, tench.expand(3, -1, -1, -1), [[0, 668], [0, 1], []], refs)
     assert rows[0]["top5"] is False  # mosque is not in a tench photo's top five
     assert rows[0]["top1"] is True
@@ -73,15 +77,15 @@ def test_compound_and_channel_targets(lite1, refs, shared):
 
 
 def test_cache_is_reused(shared, lite1, tmp_path, monkeypatch):
-    ref = E.load_reference(shared, lite1.classes, [0, 1])
-    first = E.reference_embeddings(lite1, ref, batch_size=2, cache_dir=tmp_path)
+    ref = R.load_reference(shared, lite1.classes, [0, 1])
+    first = R.reference_embeddings(lite1, ref, batch_size=2, cache_dir=tmp_path)
     assert len(list((tmp_path / "embeddings").glob("efficientnet_lite1_*.pt"))) == 1
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(E, "forward_embed", boom)
-    again = E.reference_embeddings(lite1, ref, cache_dir=tmp_path)
+    monkeypatch.setattr(R, "forward_embed", boom)
+    again = R.reference_embeddings(lite1, ref, cache_dir=tmp_path)
     assert torch.equal(first.embeddings, again.embeddings)
 
 
@@ -91,24 +95,27 @@ def test_unreadable_references_are_skipped_and_counted(shared, lite1, tmp_path, 
     shutil.copy(shared / "n01440764_tench.JPEG", folder)
     (folder / "n01443537_goldfish.JPEG").write_bytes(b"not a jpeg")
     (folder / "n01484850_shark.JPEG").write_bytes(b"")
-    ref = E.load_reference(folder, lite1.classes)
+    ref = R.load_reference(folder, lite1.classes)
     assert ref.classes == [0, 1, 2]
     with caplog.at_level("WARNING"):
-        emb = E.reference_embeddings(lite1, ref, cache_dir=tmp_path / "c")
+        emb = R.reference_embeddings(lite1, ref, cache_dir=tmp_path / "c")
     assert len(emb.files) == 1 and len(emb.skipped) == 2
     warnings = [r for r in caplog.records if "unreadable" in r.getMessage()]
     assert len(warnings) == 1 and "skipped 2" in warnings[0].getMessage()
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(E.ReferenceFolderError, match="reference_dir="):
-        E.load_reference(tmp_path / "nope")
+    with pytest.raises(R.ReferenceFolderError, match="reference_dir="):
+        R.load_reference(tmp_path / "nope")
 
 
 def test_evaluate_run_writes_csv_and_markdown(shared, lite1, tmp_path):
     run = tmp_path / "run"
-    E.save_png(E.load_image(shared / "n03788195_mosque.JPEG", 224), run / "images/000_class_mosque.png")
-    E.save_png(torch.full((3, 224, 224), 0.5), run / "images/001_class_tench.png")
+    save_png(
+        load_image(shared / "n03788195_mosque.JPEG", 224, crop_fraction=EVAL_CROP),
+        run / "images/000_class_mosque.png",
+    )
+    save_png(torch.full((3, 224, 224), 0.5), run / "images/001_class_tench.png")
     results = [
         {
             "target": "class:mosque",

@@ -1,4 +1,4 @@
-"""Bad inputs and faults of the atlas, audit, evaluate and sweep tools (issue 12): each gives one
+"""Bad inputs and faults of the atlas, audit, evaluate and sweep tools: each gives one
 clear error (exit code 2 from the command line) before any heavy work, or the right result.
 Tiny classifier, tiny generator, a two-image reference folder: seconds each on CPU."""
 
@@ -16,6 +16,8 @@ from PIL import Image
 from genviz import atlas as A
 from genviz import audit as AU
 from genviz import evaluation as E
+from genviz import references as R
+from genviz import runs
 from genviz import sweep as S
 from genviz.app import generate
 from genviz.classifiers import build_classifier
@@ -259,8 +261,8 @@ def test_evaluate_bad_numbers_name_the_key(tmp_path):
 @pytest.mark.parametrize("kind", ["missing", "garbage", "directory", "reference_dir", "data_dir", "thumb"])
 def test_audit_checks_paths_before_heavy_work(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(AU, "reference_embeddings", never)
-    monkeypatch.setattr(E, "reference_embeddings", never)
-    monkeypatch.setattr(E, "forward_embed", never)
+    monkeypatch.setattr(R, "reference_embeddings", never)
+    monkeypatch.setattr(R, "forward_embed", never)
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(os.urandom(256))
     (tmp_path / "adir.ckpt").mkdir()
@@ -419,12 +421,12 @@ def test_evaluate_counts_nan_as_not_ok(tmp_path):
 
 
 def test_result_status_vocabulary():
-    assert E.result_status({"activation": 1.0}) == "ok"
-    assert E.result_status({"activation": 1.0, "status": "dead"}) == "dead"
-    assert E.result_status({"activation": math.nan, "status": "ok"}) == "nan"
-    assert E.result_status({"activation": 1.0, "prob": None, "status": "ok"}) == "ok"
-    assert E.result_status({"activation": "NaN", "status": "ok"}) == "nan"
-    assert not E.result_ok({"status": "nan", "activation": 1.0})
+    assert runs.result_status({"activation": 1.0}) == "ok"
+    assert runs.result_status({"activation": 1.0, "status": "dead"}) == "dead"
+    assert runs.result_status({"activation": math.nan, "status": "ok"}) == "nan"
+    assert runs.result_status({"activation": 1.0, "prob": None, "status": "ok"}) == "ok"
+    assert runs.result_status({"activation": "NaN", "status": "ok"}) == "nan"
+    assert not runs.result_ok({"status": "nan", "activation": 1.0})
 
 
 def test_sweep_counts_nan_as_dead(tmp_path):

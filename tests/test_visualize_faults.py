@@ -52,8 +52,8 @@ TINY_CLI = ["classifier=tiny", "generator=tiny", "progress=false", "generator.st
 # -- 1. NaN is never "ok" ----------------------------------------------------------------------
 
 
-def test_status_vocabulary_lives_in_the_engine():
-    from genviz.engine import NOT_OK, STATUS_DEAD, STATUS_NAN, STATUS_OK, STATUSES, status_of
+def test_status_vocabulary():
+    from genviz.runs import NOT_OK, STATUS_DEAD, STATUS_NAN, STATUS_OK, STATUSES, status_of
 
     assert STATUSES == (STATUS_OK, STATUS_DEAD, STATUS_NAN) == ("ok", "dead", "nan")
     assert NOT_OK == ("dead", "nan")

@@ -29,9 +29,9 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from genviz.images import IMAGE_EXTENSIONS
 from genviz.options import int_value
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 README_HINT = "see data/README.md for where to get the datasets and how to point data.root at them"
 
 

@@ -1,0 +1,274 @@
+"""A run's results: the per-target record, its status, and ``results.json``.
+
+``TargetResult`` is what visualize computes for one target and writes as one row of
+``results.json``; atlas writes the same rows (plus its own ``key`` and ``label``) and
+evaluate, sweep and the run pages read them.  ``write_results`` / ``read_results`` are the
+only writer and reader of that file.  No torch here: ``python -m genviz.sweep`` reads runs
+without it.
+
+``results.json`` is ``{"results": [row, ...], "config": {...}}``; a row holds, in this order:
+
+==========================  =================================================================
+``target``                  the target string, e.g. ``class:goldfish``
+``activation``              the target's activation on the final image
+``classes``/``class_names`` the classes of a class target (empty for a channel or layer)
+``prob`` / ``probs``        softmax probability of the target (sum over its classes) / each
+``rank`` / ``ranks``        rank of the target (its worst class) / of each class, 1 = first
+``top5``                    ``[index, name, prob]`` of the five most probable classes
+``minimizing``              only when true: the target's weights are all negative
+``optimized_activation``    the activation at the last optimization step
+``dead_start``              the target was inactive at the start (revived)
+``status``                  ``ok``, ``dead`` or ``nan`` (:data:`STATUSES`)
+``steps`` / ``seconds``     steps run; seconds per image
+``seed`` / ``method``       the run's seed and method name
+``history``                 the optimized activation per step (visualize only)
+``key`` / ``label``         the atlas's file stem and sheet caption (atlas only)
+``image`` / ``gif``         paths relative to the run directory (``gif`` only with frames)
+==========================  =================================================================
+
+A row of an older file may lack any of these and may hold others: it is read as it is and
+written back with the same keys in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_text_atomic
+
+# ---------------------------------------------------------------------------------------------
+# status
+
+STATUS_OK = "ok"  # the target's activation is positive and finite (or, minimizing, finite)
+STATUS_DEAD = "dead"  # the target never became active (activation <= 0): the image is not a result
+STATUS_NAN = "nan"  # the activation is not finite (nan/inf: the optimization diverged): not a result
+STATUSES = (STATUS_OK, STATUS_DEAD, STATUS_NAN)
+NOT_OK = (STATUS_DEAD, STATUS_NAN)
+
+FINITE_FIELDS = ("activation", "optimized_activation", "prob")
+
+
+def status_of(activation: float, dead: bool = False, nonfinite: bool = False) -> str:
+    """``nan`` for a non-finite activation (whatever else holds), ``dead``, else ``ok``."""
+    if nonfinite or not math.isfinite(float(activation)):
+        return STATUS_NAN
+    return STATUS_DEAD if dead else STATUS_OK
+
+
+def finite_number(value) -> bool:
+    """True for a finite number (or a string of one); False for None, a bool, NaN, inf, text."""
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _finite_or_absent(value) -> bool:
+    """None (no such number, e.g. the prob of a channel target) and bools pass; anything else
+    must be a finite number."""
+    return value is None or isinstance(value, bool) or finite_number(value)
+
+
+def result_status(r: Mapping | TargetResult) -> str:
+    """The status of one result row: ``nan`` when any of its numbers (activation, optimized
+    activation, prob, probs) is not finite, whatever status it records (rows written before the
+    ``nan`` status existed said ``ok``); else its recorded status (``ok`` when it has none)."""
+    if isinstance(r, TargetResult):
+        r = r.to_dict()
+    numbers = [r.get(k) for k in FINITE_FIELDS]
+    probs = r.get("probs")
+    if isinstance(probs, list):
+        numbers += probs
+    if not all(_finite_or_absent(v) for v in numbers):
+        return STATUS_NAN
+    return r.get("status", STATUS_OK)
+
+
+def result_ok(r: Mapping | TargetResult) -> bool:
+    """True for a row whose image is a result: status ok and every number finite."""
+    return result_status(r) == STATUS_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# file names
+
+
+def slug(text, max_len: int | None = None) -> str:
+    """``text`` as a file-name part: runs of other characters than ASCII letters and digits
+    become ``_``, none at either end; cut to ``max_len`` characters when given."""
+    s = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
+    return s if max_len is None else s[:max_len]
+
+
+def result_name(k: int, target: str) -> str:
+    """The file stem of the k-th target of a visualize run (``003_class_goldfish``): its PNG,
+    frames and GIF, and its key in the loggers."""
+    return f"{k:03d}_{slug(target, 60)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the record
+
+MEMORY_ONLY = ("tensor", "frames")  # in generate()'s results, never in results.json
+_OPTIONAL = {"minimizing": False, "history": None, "key": None, "label": None, "image": None, "gif": None}
+
+
+@dataclass
+class TargetResult:
+    """One target's result (the module docstring lists the keys).  ``tensor`` (the image,
+    [3, H, W] in [0, 1]) and ``frames`` (snapshots) are kept in memory only; ``extra`` holds the
+    keys of a row this version does not know."""
+
+    target: str | None = None
+    activation: float | None = None
+    classes: list[int] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    prob: float | None = None
+    probs: list[float | None] = field(default_factory=list)
+    rank: int | None = None
+    ranks: list[int | None] = field(default_factory=list)
+    top5: list[list] = field(default_factory=list)
+    minimizing: bool = False
+    optimized_activation: float | None = None
+    dead_start: bool | None = None
+    status: str = STATUS_OK
+    steps: int | None = None
+    seconds: float | None = None
+    seed: int | None = None
+    method: str | None = None
+    tensor: Any = None
+    frames: list = field(default_factory=list)
+    history: list[float] | None = None
+    key: str | None = None
+    label: str | None = None
+    image: str | None = None
+    gif: str | None = None
+    extra: dict = field(default_factory=dict)
+    # for a row read from a file: its keys, in their order (written back so); None for a fresh
+    # result
+    keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, row: Mapping) -> TargetResult:
+        """A row as read (values as they are: an old file's numbers are not coerced)."""
+        names = _field_names()
+        known = {k: v for k, v in row.items() if k in names}
+        extra = {k: v for k, v in row.items() if k not in names}
+        return cls(**known, extra=extra, keys=tuple(row))
+
+    def to_dict(self, memory: bool = False, drop: Iterable[str] = ()) -> dict:
+        """The row: for a fresh result every key in the order above (``minimizing``,
+        ``history``, ``key``, ``label``, ``image``, ``gif`` only when set), then ``extra``; for
+        a row read from a file the keys it had, in their order, then those set since.
+        ``memory``: with ``tensor`` and ``frames``; ``drop``: without these keys."""
+        skip = set(drop) | (set() if memory else set(MEMORY_ONLY))
+        if self.keys is not None:
+            keys = self.keys
+        else:  # a fresh result has the optional keys only when they are set
+            keys = [n for n in _field_names() if not (n in _OPTIONAL and getattr(self, n) is _OPTIONAL[n])]
+            keys += list(self.extra)
+        names = set(_field_names())
+        return {k: getattr(self, k) if k in names else self.extra[k] for k in keys if k not in skip}
+
+    def replace(self, **changes) -> TargetResult:
+        """A copy with ``changes`` (set fields with this, not by assignment: a row read from a
+        file gains the keys set here)."""
+        keys = self.keys
+        if keys is not None:
+            keys = keys + tuple(k for k in _field_names() if k in changes and k not in keys)
+        return dataclasses.replace(self, keys=keys, **changes)
+
+    def has(self, name: str) -> bool:
+        """True when the row has the key ``name`` (a row read from a file may lack any)."""
+        return name in self.to_dict(memory=True)
+
+    def without(self, *names: str) -> TargetResult:
+        """A copy without these keys."""
+        return TargetResult.from_dict(self.to_dict(memory=True, drop=names))
+
+
+def _field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(TargetResult) if f.name not in ("extra", "keys"))
+
+
+def as_record(r: Mapping | TargetResult) -> TargetResult:
+    return r if isinstance(r, TargetResult) else TargetResult.from_dict(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# results.json
+
+
+class RunFileError(ValueError):
+    """A run's results.json that cannot be read as one (the message names the file)."""
+
+
+def write_results(
+    path: str | Path,
+    results: Iterable[Mapping | TargetResult],
+    config: dict | None = None,
+    config_first: bool = False,
+) -> Path:
+    """Write ``{"results": [...], "config": config}`` atomically (a reader sees the previous
+    file or the whole new one); no ``config`` key when it is None; ``config_first``: the config
+    key before the results (the atlas's layout)."""
+    rows = [as_record(r).to_dict() for r in results]
+    payload: dict = {"results": rows}
+    if config is not None:
+        payload = {"config": config, "results": rows} if config_first else {**payload, "config": config}
+    path = Path(path)
+    write_text_atomic(path, json.dumps(payload, indent=1))
+    return path
+
+
+def read_results(path: str | Path) -> tuple[dict, list[TargetResult]]:
+    """(config, results) of a results.json; a file that is not one (unreadable, not text,
+    truncated, not JSON, a list...) is a :class:`RunFileError` naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path} is not a results.json (not text)") from None
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path} is not valid JSON (truncated, or still being written?): {e}") from None
+    except OSError as e:
+        raise RunFileError(f"{path} cannot be read ({e.strerror or e})") from None
+    expected = 'a visualize results.json is an object with a "results" list'
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} holds a JSON {type(data).__name__}; {expected}")
+    results = data.get("results")
+    if not isinstance(results, list):
+        found = "no" if results is None else f"a {type(results).__name__} as"
+        raise RunFileError(f'{path} has {found} "results"; {expected}')
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise RunFileError(f"{path}: results[{i}] is a {type(r).__name__}, not an object; {expected}")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise RunFileError(f'{path}: "config" is a {type(config).__name__}, not an object')
+    return config, [TargetResult.from_dict(r) for r in results]
+
+
+def read_entry(path: str | Path) -> TargetResult | None:
+    """One row stored alone (an atlas entry), or None if it is missing or unreadable."""
+    try:
+        row = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return TargetResult.from_dict(row) if isinstance(row, dict) else None
+
+
+def write_entry(path: str | Path, result: Mapping | TargetResult) -> Path:
+    """One row stored alone, atomically."""
+    path = Path(path)
+    write_text_atomic(path, json.dumps(as_record(result).to_dict(), indent=1))
+    return path
