@@ -24,7 +24,8 @@ def _run_dir() -> str | None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
-    from genviz.app import check_method_options, claim_output, generate, save, validate_config
+    from genviz.app import check_method_options, generate, save, validate_config
+    from genviz.rundir import claim_output
     from genviz.tracking import build_loggers, log_run
 
     with friendly_errors(cleanup_dir=_run_dir()):

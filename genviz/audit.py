@@ -28,9 +28,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from .atlas import (
-    class_index,
-)
+from .atlas.items import class_index
 from .atomic import save_png_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
 from .images import EVAL_CROP, grid, load_image, to_pil

@@ -43,7 +43,7 @@ def unique_dir(base: str) -> str:
     in ``base``). It creates nothing: Hydra resolves the value more than once while composing
     (and in configs that override it, e.g. atlas and audit), so a resolver that made directories
     would leave empty ones behind. Two runs that still pick the same name in the same
-    microsecond are kept apart by ``app.claim_output``'s lock (the second one is refused)."""
+    microsecond are kept apart by ``rundir.claim_output``'s lock (the second one is refused)."""
     root = Path(str(base))
     for k in range(100_000):
         path = root if k == 0 else root.with_name(f"{root.name}-{k}")

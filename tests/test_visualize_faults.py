@@ -227,19 +227,19 @@ def test_unwritable_hydra_run_dir_is_one_line(tmp_path):
 def test_read_only_out_dir_fails_before_the_work(tmp_path, monkeypatch):
     """A directory the process may not write in (simulated: root could write into a chmod 555
     directory, so the probe file's creation is refused as the kernel would refuse a user)."""
-    import genviz.app as app
+    import genviz.rundir as rundir
     from genviz.app import OutputError, claim_output
 
     ro = tmp_path / "ro"
     ro.mkdir()
-    real = app.tempfile.mkstemp
+    real = rundir.tempfile.mkstemp
 
     def refuse(*a, dir=None, **k):
         if dir is not None and Path(dir) == ro:
             raise PermissionError(13, "Permission denied", str(ro))
         return real(*a, dir=dir, **k)
 
-    monkeypatch.setattr(app.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(rundir.tempfile, "mkstemp", refuse)
     with pytest.raises(OutputError, match="cannot write there .Permission denied"):
         with claim_output(ro):
             pass
