@@ -87,19 +87,21 @@ def decay_op(decay: float, center: float = 0.5, skip_after: int | None = None) -
     return op
 
 
-def blur_op(sigma: float, every: int, skip_after: int | None = None) -> ImageOp:
+def _filter_op(filter_fn, active: bool, every: int, skip_after: int | None) -> ImageOp:
+    """An image op replacing the pixels by ``filter_fn(pixels)`` every ``every`` steps, until
+    step ``skip_after`` (never when ``active`` is false)."""
+
     def op(step, param):
-        if sigma > 0 and every > 0 and step % every == 0 and (skip_after is None or step < skip_after):
+        if active and every > 0 and step % every == 0 and (skip_after is None or step < skip_after):
             p = _pixels(param)
-            p.data = gaussian_blur(p.data, sigma)
+            p.data = filter_fn(p.data)
 
     return op
+
+
+def blur_op(sigma: float, every: int, skip_after: int | None = None) -> ImageOp:
+    return _filter_op(lambda x: gaussian_blur(x, sigma), sigma > 0, every, skip_after)
 
 
 def median_op(size: int, every: int, skip_after: int | None = None) -> ImageOp:
-    def op(step, param):
-        if size > 1 and every > 0 and step % every == 0 and (skip_after is None or step < skip_after):
-            p = _pixels(param)
-            p.data = median_filter(p.data, size)
-
-    return op
+    return _filter_op(lambda x: median_filter(x, size), size > 1, every, skip_after)
