@@ -1,4 +1,4 @@
-"""Random search (seed 001) as a Hydra sweeper: draws, reproducibility, and an end-to-end sweep."""
+"""Random search (Bergstra & Bengio) as a Hydra sweeper: draws, reproducibility, and an end-to-end sweep."""
 
 import json
 import math
