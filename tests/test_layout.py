@@ -193,3 +193,65 @@ def test_the_package_imports_have_no_cycle():
         if not state.get(m):
             visit(m, [])
     assert "genviz.methods.baselines" in graph and "genviz.classifiers.wrapper" in graph
+
+
+# -- docs/architecture.md ------------------------------------------------------------------------
+def _uses(path: Path) -> set[str]:
+    """The genviz modules ``path`` imports (anywhere in it), named as docs/architecture.md names
+    them: a sibling inside the same package by its short name, another package's module by the
+    package (``classifiers``), except an explicit ``atlas.*`` / ``dae.*`` submodule."""
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    own = name if path.name == "__init__.py" and name != "genviz" else package
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("genviz"):
+                targets |= {
+                    f"{target}.{a.name}" if f"{target}.{a.name}" in files else target for a in node.names
+                }
+    out = set()
+    for t in targets - {name, "genviz"}:
+        parts = t.split(".")
+        if own != "genviz" and t.startswith(own + "."):
+            out.add(t[len(own) + 1 :])
+        elif len(parts) >= 3 and parts[1] in ("atlas", "dae"):
+            out.add(".".join(parts[1:]))
+        else:
+            out.add(parts[1])
+    return out
+
+
+def test_the_architecture_page_lists_what_each_module_uses():
+    import re
+
+    doc = PACKAGE.parent / "docs" / "architecture.md"
+    rows = [
+        line for line in doc.read_text().splitlines() if line.startswith("| `") and "(repo root)" not in line
+    ]
+    assert len(rows) > 30
+    listed = set()
+    for row in rows:
+        cells = row.split(" | ")
+        files, last_dir = [], None
+        for tok in re.findall(r"`([^`]+\.py)`", cells[0]):
+            p = tok if tok.startswith("genviz/") else ("genviz/" + tok if "/" in tok else f"{last_dir}/{tok}")
+            last_dir = p.rsplit("/", 1)[0]
+            files.append(PACKAGE.parent / p)
+        own = {f.stem for f in files}
+        expected = set().union(*(_uses(f) for f in files)) - own
+        said = {u.strip() for u in cells[-1].rstrip(" |").split(",")} - {"—"}
+        assert said == expected, (
+            f"{cells[0]}: the page says {sorted(said)}, the code imports {sorted(expected)}"
+        )
+        listed |= {_module_name(f) for f in files}
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    missing = modules - listed
+    assert not missing, f"modules without a row on docs/architecture.md: {sorted(missing)}"

@@ -349,7 +349,7 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
 
 def test_reference_cache_unwritable_or_corrupt_keeps_the_results(tmp_path, caplog):
     clf = build_classifier("tiny")
-    ref = E.load_reference(tiny_refs(tmp_path), clf.classes)
+    ref = R.load_reference(tiny_refs(tmp_path), clf.classes)
     (tmp_path / "cachefile").write_text("x")
     with caplog.at_level("WARNING"):
         emb = E.reference_embeddings(clf, ref, cache_dir=tmp_path / "cachefile")  # cannot be a folder
