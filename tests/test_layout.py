@@ -149,11 +149,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
-    """The genviz modules ``path`` imports at module level (not inside functions)."""
+def _imported(path: Path, name: str, modules: set[str], nodes) -> set[str]:
+    """The genviz modules the import statements among ``nodes`` of ``path`` name (a name
+    imported from a package counts as its submodule when there is one)."""
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in nodes:
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -161,12 +162,15 @@ def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            for alias in node.names:
-                sub = f"{target}.{alias.name}"
-                out.add(sub if sub in modules else target)
+            out |= {f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names}
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
     return {m for m in out if m in modules and m != name}
+
+
+def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
+    """The genviz modules ``path`` imports at module level (not inside functions)."""
+    return _imported(path, name, modules, ast.parse(path.read_text()).body)
 
 
 def test_the_package_imports_have_no_cycle():
@@ -196,29 +200,15 @@ def test_the_package_imports_have_no_cycle():
 
 
 # -- docs/architecture.md ------------------------------------------------------------------------
-def _uses(path: Path) -> set[str]:
+def _uses(path: Path, modules: set[str]) -> set[str]:
     """The genviz modules ``path`` imports (anywhere in it), named as docs/architecture.md names
     them: a sibling inside the same package by its short name, another package's module by the
     package (``classifiers``), except an explicit ``atlas.*`` / ``dae.*`` submodule."""
-    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     own = name if path.name == "__init__.py" and name != "genviz" else package
-    targets = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if target.startswith("genviz"):
-                targets |= {
-                    f"{target}.{a.name}" if f"{target}.{a.name}" in files else target for a in node.names
-                }
     out = set()
-    for t in targets - {name, "genviz"}:
+    for t in _imported(path, name, modules, ast.walk(ast.parse(path.read_text()))) - {"genviz"}:
         parts = t.split(".")
         if own != "genviz" and t.startswith(own + "."):
             out.add(t[len(own) + 1 :])
@@ -237,6 +227,7 @@ def test_the_architecture_page_lists_what_each_module_uses():
         line for line in doc.read_text().splitlines() if line.startswith("| `") and "(repo root)" not in line
     ]
     assert len(rows) > 30
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
     listed = set()
     for row in rows:
         cells = row.split(" | ")
@@ -246,12 +237,11 @@ def test_the_architecture_page_lists_what_each_module_uses():
             last_dir = p.rsplit("/", 1)[0]
             files.append(PACKAGE.parent / p)
         own = {f.stem for f in files}
-        expected = set().union(*(_uses(f) for f in files)) - own
+        expected = set().union(*(_uses(f, modules) for f in files)) - own
         said = {u.strip() for u in cells[-1].rstrip(" |").split(",")} - {"—"}
         assert said == expected, (
             f"{cells[0]}: the page says {sorted(said)}, the code imports {sorted(expected)}"
         )
         listed |= {_module_name(f) for f in files}
-    modules = {_module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
-    missing = modules - listed
+    missing = {_module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"} - listed
     assert not missing, f"modules without a row on docs/architecture.md: {sorted(missing)}"
