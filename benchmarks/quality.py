@@ -4,10 +4,13 @@ them with an independent classifier (genviz/evaluation.py).
     python benchmarks/quality.py                              # all classes, each method's own steps
     python benchmarks/quality.py --classes 6 --steps 50       # a reduced run (labelled as such)
     python benchmarks/quality.py --methods untrained,pixel
+    python benchmarks/quality.py --class-set odd --methods dae_fast,fourier   # held-out classes
 
 Methods (skipped with a note when their config or checkpoint is missing):
-  dae                generator prior, pretrained decoder  (--checkpoint, default runs/dae_cpu_small/...)
-  dae_fast           improved configuration: the same decoder, Adam lr 0.05 on a signed alpha, 300 steps
+  dae                generator prior, pretrained decoder, the paper's settings
+                     (--checkpoint PATH; default: the decoder genviz ships)
+  dae_fast           the configuration tuned for the shipped decoder: Adam lr 0.1 on a code kept
+                     within 3 sd of its training statistics, transforms, 200 steps
   untrained          generator prior, untrained generator (the paper's, Table 1)
   untrained_small    the same at 1/8 width, 7x7 code (conf/generator/untrained_small.yaml)
   untrained_fast     improved configuration: untrained_small without code noise, lr 0.01

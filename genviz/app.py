@@ -181,13 +181,17 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
         scores = measure(clf, chunk, res.images)
         for i in range(len(chunk)):
             nonfinite = bool(res.nonfinite and res.nonfinite[i]) or not math.isfinite(scores[i]["activation"])
-            status = status_of(scores[i]["activation"], res.dead[i], nonfinite)
+            minimizing = bool(res.minimizing and res.minimizing[i])
+            # the status describes the image delivered: its own activation, measured untransformed
+            # (the engine's dead flag is about the transformed images it optimized)
+            dead = not minimizing and scores[i]["activation"] <= 0
+            status = status_of(scores[i]["activation"], dead, nonfinite)
             if status == STATUS_NAN:  # a non-finite activation is never dead or ok
                 scores[i].update(no_class_scores(len(scores[i]["classes"])))
             record = TargetResult(
                 target=texts[start + i],
                 **scores[i],
-                minimizing=bool(res.minimizing and res.minimizing[i]),
+                minimizing=minimizing,
                 optimized_activation=float(res.activation[i]),
                 dead_start=bool(res.dead_start[i]),
                 status=status,

@@ -18,7 +18,7 @@ without it.
 ``minimizing``              only when true: the target's weights are all negative
 ``optimized_activation``    the activation at the last optimization step
 ``dead_start``              the target was inactive at the start (revived)
-``status``                  ``ok``, ``dead`` or ``nan`` (:data:`STATUSES`)
+``status``                  ``ok``, ``dead`` or ``nan`` (:data:`STATUSES`), of ``activation``: the image delivered
 ``steps`` / ``seconds``     steps run; seconds per image
 ``seed`` / ``method``       the run's seed and method name
 ``history``                 the optimized activation per step (visualize only)
@@ -47,7 +47,7 @@ from .atomic import write_text_atomic
 # status
 
 STATUS_OK = "ok"  # the target's activation is positive and finite (or, minimizing, finite)
-STATUS_DEAD = "dead"  # the target never became active (activation <= 0): the image is not a result
+STATUS_DEAD = "dead"  # the image does not activate its target (activation <= 0): not a result
 STATUS_NAN = "nan"  # the activation is not finite (nan/inf: the optimization diverged): not a result
 STATUSES = (STATUS_OK, STATUS_DEAD, STATUS_NAN)
 NOT_OK = (STATUS_DEAD, STATUS_NAN)

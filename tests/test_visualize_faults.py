@@ -61,6 +61,31 @@ def test_status_vocabulary():
     assert status_of(0.0, dead=True) == "dead" and status_of(1.0) == "ok"
 
 
+def test_status_follows_the_delivered_image_not_the_engines_transformed_view(monkeypatch):
+    """The engine optimizes transformed images; the status is of the final image, measured
+    as delivered: an engine 'dead' whose image activates its target is ok, and the reverse."""
+    import dataclasses
+
+    import genviz.app as app
+
+    real = app.render
+
+    def flipped(*a, **k):
+        res = real(*a, **k)
+        return dataclasses.replace(res, dead=[not d for d in res.dead])
+
+    monkeypatch.setattr(app, "render", flipped)
+    ok = _run([])[0]  # active image, engine flag flipped to dead
+    assert ok["activation"] > 0 and ok["status"] == "ok"
+    from genviz.classifiers import build_classifier
+
+    clf = build_classifier("tiny")
+    with torch.no_grad():
+        clf.model.fc2.bias[1] = -1e4  # never active; the engine's flag flipped to alive
+    dead = _run([], classifier=clf)[0]
+    assert dead["activation"] == 0 and dead["status"] == "dead"
+
+
 def test_diverged_optimization_is_status_nan_without_rank_or_probability():
     r = _run(["generator.optimizer.lr=1e30"])[0]
     assert r["status"] == "nan"
