@@ -20,7 +20,8 @@ The config is checked before any work (class ranges, numbers, a writable ``out_d
 value is one error naming its key.
 
 Modules: ``items`` (the targets and shards), ``render`` (resume, rendering, entries and
-``results.json``), ``sheets`` (contact sheets, the page) and ``callback`` (``CheckOutDir``).
+``results.json``) and ``sheets`` (contact sheets, the page).  Its Hydra callback
+(``genviz.rundir.CheckOutDir``) is shared with audit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from ..classifiers import Classifier, build_classifier
 from ..methods import with_steps
 from ..options import ConfigError, check_writable_dir, int_value, resolve_device
 from ..runs import STATUS_NAN
-from .callback import CheckOutDir
 from .items import (
     Item,
     atlas_items,
@@ -49,7 +49,6 @@ from .sheets import write_page, write_sheets
 
 __all__ = [
     "SHEETS",
-    "CheckOutDir",
     "Item",
     "atlas_items",
     "check_atlas_config",
