@@ -10,6 +10,7 @@ keeps its history on the device and reads it back only every
 from __future__ import annotations
 
 import logging
+import math
 import operator
 import time
 from collections import deque
@@ -89,6 +90,33 @@ class _Selector:
         return img.detach().clone()
 
 
+def _choose_start(
+    param: Param, objective: Scorer, classifier: Classifier, store, k: int, clamp: bool
+) -> None:
+    """Set each row's params to the best of ``k`` starts by ``objective``'s total (clean image)."""
+    B = len(objective)
+    if param.redraw is None or any(p.shape[:1] != (B,) for p in param.params):
+        raise ValueError(
+            "init_candidates > 1 needs a parameterization that can draw other starts row by row: "
+            "the pretrained generator prior with generator.param.alpha.init=sample; set "
+            "init_candidates=1 for this one"
+        )
+    with torch.no_grad():
+        keep = [p.detach().clone() for p in param.params]
+        best = torch.full((B,), -math.inf, device=keep[0].device)
+        for j in range(k):
+            param.redraw(j)
+            img = param.image_fn()
+            classifier.run(classifier.fit_input(img.clamp(0, 1) if clamp else img), store)
+            total, _ = objective.score(store)
+            better = total.detach().float() > best
+            for p, kp in zip(param.params, keep):
+                kp[better] = p[better]
+            best = torch.where(better, total.detach().float(), best)
+        for p, kp in zip(param.params, keep):
+            p.copy_(kp)
+
+
 def render(
     param: Param,
     objective: Scorer,
@@ -105,10 +133,15 @@ def render(
     min_delta: float = 1e-3,
     check_every: int = 10,
     frames_every: int = 0,
+    init_candidates: int = 1,
     progress: bool = True,
     desc: str = "",
 ) -> RenderResult:
-    """Maximize ``objective`` row by row; returns the selected images in [0, 1]."""
+    """Maximize ``objective`` row by row; returns the selected images in [0, 1].
+
+    ``init_candidates`` > 1: before the first step, draw that many starts (``param.redraw``) and
+    start each row from the one whose image scores highest under ``objective`` (one forward pass
+    per candidate, no gradient)."""
     from tqdm.auto import tqdm
 
     try:
@@ -117,6 +150,8 @@ def render(
         n_steps = 0
     if n_steps < 1:
         raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
+    if isinstance(init_candidates, bool) or not isinstance(init_candidates, int) or init_candidates < 1:
+        raise ValueError(f"init_candidates must be an integer of at least 1, got {init_candidates!r}")
     steps = n_steps
     B = len(objective)
     mini = minimizing(objective)
@@ -138,6 +173,8 @@ def render(
     bar = tqdm(total=steps, desc=desc or "render", disable=not progress, leave=False, dynamic_ncols=True)
     img = None
     with classifier.recording(objective.layers) as store:
+        if init_candidates > 1:
+            _choose_start(param, objective, classifier, store, int(init_candidates), clamp)
         step = -1
         for step in range(steps):
             img = param.image_fn()

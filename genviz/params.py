@@ -27,6 +27,9 @@ class Param:
     image_fn: Callable[[], torch.Tensor]
     penalty: Callable[[], torch.Tensor] | None = None
     modules: list[nn.Module] = field(default_factory=list)  # kept for train/eval and inspection
+    # redraw(j): set the params in place to start number j (0: the configured start; j > 0: other
+    # seeded draws, the same for every row).  None: this parameterization has one start only.
+    redraw: Callable[[int], None] | None = None
 
 
 def _seeded(seed: int, device) -> torch.Generator:
@@ -217,4 +220,17 @@ def generator_prior(
     else:
         raise ValueError(f"unknown generator penalty {penalty['kind']!r}")
     params = [a] + ([p for p in net.parameters()] if mode == "untrained" else [])
-    return Param(params, image_fn, pen, [net])
+    redraw = None
+    if mode == "pretrained" and alpha["init"] == "sample":
+        first = a.detach().clone()
+
+        def redraw(j: int) -> None:
+            """Start j: j = 0 is the configured draw, j > 0 another one from the statistics."""
+            with torch.no_grad():
+                if j == 0:
+                    a.copy_(first)
+                else:
+                    g = _seeded(int(seed) * 1_000_003 + int(j), device)
+                    a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
+
+    return Param(params, image_fn, pen, [net], redraw)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from conftest import TINY, compose_cfg
 
@@ -161,7 +162,7 @@ def test_improved_configs_differ_from_the_paper_modes_only_where_documented():
         "optimizer", "steps", "final", "param.compile", "param.alpha.init", "param.alpha.relu",
         "param.alpha.scale", "param.noise.kind", "param.noise.mean", "param.noise.std",
         "param.penalty.kind", "param.penalty.mean", "param.penalty.weight", "param.code_range.kind",
-        *transforms,
+        "init_candidates", *transforms,
     }  # fmt: skip
     assert gen("dae_fast")["optimizer"]["_target_"] == "torch.optim.Adam"
     assert "momentum" not in gen("dae_fast")["optimizer"]
@@ -184,3 +185,74 @@ def test_dae_fast_raises_the_target_activation(tmp_path):
     )
     for r in res:
         assert r["status"] == "ok" and r["history"][-1] > 1.1 * r["history"][0], r["history"]
+
+
+def _sampled_param(ckpt, batch, seed=0):
+    from genviz.params import generator_prior
+
+    return generator_prior(
+        batch,
+        checkpoint=ckpt,
+        noise={"kind": "none"},
+        alpha={"init": "sample", "relu": False, "scale": 1.0},
+        penalty={"kind": "none"},
+        seed=seed,
+    )
+
+
+def test_init_candidates_start_each_row_from_its_best_draw(tmp_path):
+    """Each row starts from the candidate its own objective scores highest, whatever else is
+    in the batch; j = 0 is the start a run without candidates has."""
+    from genviz.classifiers import build_classifier
+    from genviz.engine import _choose_start
+    from genviz.objectives import BatchObjective
+    from genviz.targets import parse_targets
+
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+    clf = build_classifier("tiny")
+    targets = ["channel:relu2:1", "class:1", "class:3"]
+    bo = BatchObjective(parse_targets(targets, clf), revive=True)
+
+    def scores(param):
+        with torch.no_grad(), clf.recording(bo.layers) as store:
+            clf.run(clf.fit_input(param.image_fn().clamp(0, 1)), store)
+            return bo.score(store)[0]
+
+    param = _sampled_param(ckpt, 3, seed=1)
+    start0 = param.params[0].detach().clone()
+    per_candidate = []
+    for j in range(6):
+        param.redraw(j)
+        per_candidate.append(scores(param))
+    per_candidate = torch.stack(per_candidate)  # [candidates, rows]
+    param.redraw(0)
+    assert torch.equal(param.params[0], start0)
+    with clf.recording(bo.layers) as store:
+        _choose_start(param, bo, clf, store, 6, clamp=True)
+    chosen = scores(param)
+    assert torch.allclose(chosen, per_candidate.max(0).values)
+    assert (per_candidate.argmax(0) > 0).any()  # some row left the default start
+    assert len(set(per_candidate.argmax(0).tolist())) > 1  # rows chose differently
+    alone = _sampled_param(ckpt, 1, seed=1)
+    one = BatchObjective(parse_targets(targets[2:], clf), revive=True)
+    with clf.recording(one.layers) as store:
+        _choose_start(alone, one, clf, store, 6, clamp=True)
+    assert torch.allclose(alone.params[0][0], param.params[0][2])
+
+
+def test_init_candidates_through_the_config_and_their_errors(tmp_path):
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+    fast = [
+        "generator=dae_fast",
+        f"generator.param.checkpoint={ckpt}",
+        "generator.steps=2",
+        "seed=1",
+        "target=[channel:relu2:1,channel:relu2:5,channel:relu1:2,layer:relu2]",
+    ]
+    one = _run([*fast, "generator.init_candidates=1"])
+    many = _run([*fast, "generator.init_candidates=8"])
+    assert any(not torch.equal(a["tensor"], b["tensor"]) for a, b in zip(one, many))
+    with pytest.raises(ValueError, match="init_candidates must be an integer of at least 1"):
+        _run([*fast, "generator.init_candidates=0"])
+    with pytest.raises(ValueError, match="alpha.init=sample"):
+        _run(["target=channel:relu2:1", "generator.steps=2", "+generator.init_candidates=3"])
