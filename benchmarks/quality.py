@@ -239,8 +239,8 @@ def write_md(path: Path, rows, notes, args, classes, command) -> None:
         "class among the evaluator's first 1 / 5 guesses; mean prob: its mean softmax probability; "
         "plausibility: rank (1-1000, 1 = best) of the class's real image among the 1000 reference "
         "images (imagenet-val-1k) by cosine similarity in the evaluator's penultimate embedding "
-        "(median, mean, rate of rank 1); own prob: the generating classifier's probability; dead: targets "
-        "that never became active; s/image: wall time per image (batched) on this machine.",
+        "(median, mean, rate of rank 1); own prob: the generating classifier's probability; dead: images "
+        "whose status is not ok (the target not active on the final image, or not finite); s/image: wall time per image (batched) on this machine.",
         "",
         f"Classes: {', '.join(classes)}.",
         "",

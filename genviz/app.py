@@ -95,6 +95,7 @@ def validate_config(cfg: DictConfig, targets: bool = True) -> None:
             ("snapshot_every", 1),
             ("median_of", 1),
             ("patience", 0),
+            ("init_candidates", 1),
         ):
             if OmegaConf.select(cfg, f"{node}.{key}") is not None:
                 _int_option(cfg, f"{node}.{key}", minimum)
@@ -182,9 +183,14 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
         for i in range(len(chunk)):
             nonfinite = bool(res.nonfinite and res.nonfinite[i]) or not math.isfinite(scores[i]["activation"])
             minimizing = bool(res.minimizing and res.minimizing[i])
-            # the status describes the image delivered: its own activation, measured untransformed
-            # (the engine's dead flag is about the transformed images it optimized)
-            dead = not minimizing and scores[i]["activation"] <= 0
+            # the status describes the image delivered: its target's activation, measured
+            # untransformed (the engine's flag is about the transformed views it optimized).  A
+            # method that replaces the objective (inversion, style, deepdream on a layer) is judged
+            # by the engine on its own objective: the command line's target is not its aim.
+            if setup.objective is None:
+                dead = not minimizing and scores[i]["activation"] <= 0
+            else:
+                dead = bool(res.dead[i])
             status = status_of(scores[i]["activation"], dead, nonfinite)
             if status == STATUS_NAN:  # a non-finite activation is never dead or ok
                 scores[i].update(no_class_scores(len(scores[i]["classes"])))

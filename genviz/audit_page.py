@@ -75,7 +75,7 @@ def render_html(cfg: DictConfig, clf: Classifier, report: list[dict], note: str 
             if s["status"] == STATUS_NAN:
                 dead = " <span class='dead'>(non-finite activation, the optimization diverged: not a result)</span>"
             elif s["status"] != STATUS_OK:
-                dead = " <span class='dead'>(never became active: not a result)</span>"
+                dead = " <span class='dead'>(does not activate its target: not a result)</span>"
             parts.append(f"<h3>{g} generator{dead}</h3><div class='row'>")
             parts.append(
                 _figure(

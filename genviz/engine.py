@@ -21,6 +21,7 @@ import torch
 
 from .classifiers import Classifier
 from .objectives import Scorer
+from .options import int_value
 from .params import Param
 from .runs import status_of
 
@@ -113,6 +114,7 @@ def _choose_start(
             for p, kp in zip(param.params, keep):
                 kp[better] = p[better]
             best = torch.where(better, total.detach().float(), best)
+        param.redraw(0)  # rewinds the parameterization's own random streams (code noise)
         for p, kp in zip(param.params, keep):
             p.copy_(kp)
 
@@ -150,8 +152,7 @@ def render(
         n_steps = 0
     if n_steps < 1:
         raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
-    if isinstance(init_candidates, bool) or not isinstance(init_candidates, int) or init_candidates < 1:
-        raise ValueError(f"init_candidates must be an integer of at least 1, got {init_candidates!r}")
+    init_candidates = int_value("init_candidates", init_candidates, 1)
     steps = n_steps
     B = len(objective)
     mini = minimizing(objective)
@@ -236,8 +237,9 @@ def render(
         )
     if any(dead):
         log.warning(
-            "%d target(s) never became active (activation 0): their images are not results; "
-            "try another seed, more steps or another initialization",
+            "%d target(s) never became active on the optimized (transformed) views (activation 0); "
+            "results.json gives each final image's own status; if dead: try another seed, more "
+            "steps or another initialization",
             sum(dead),
         )
     return RenderResult(

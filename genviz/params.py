@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,7 +29,8 @@ class Param:
     penalty: Callable[[], torch.Tensor] | None = None
     modules: list[nn.Module] = field(default_factory=list)  # kept for train/eval and inspection
     # redraw(j): set the params in place to start number j (0: the configured start; j > 0: other
-    # seeded draws, the same for every row).  None: this parameterization has one start only.
+    # seeded draws, the same for every row) and rewind the parameterization's random streams to
+    # their start.  None: this parameterization has one start only.
     redraw: Callable[[int], None] | None = None
 
 
@@ -36,6 +38,12 @@ def _seeded(seed: int, device) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
+
+
+def _candidate_seed(seed: int, j: int) -> int:
+    """The seed of candidate start ``j`` of a run seeded ``seed``: a stream apart from every run
+    seed (``SeedSequence`` mixes both), within ``manual_seed``'s range."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(j), 0x5EED]).generate_state(1)[0])
 
 
 def _noise_fn(kind: str, mean: float, std: float, n: int, gen: torch.Generator, device) -> Callable:
@@ -222,15 +230,19 @@ def generator_prior(
     params = [a] + ([p for p in net.parameters()] if mode == "untrained" else [])
     redraw = None
     if mode == "pretrained" and alpha["init"] == "sample":
-        first = a.detach().clone()
+        first, noise_state = a.detach().clone(), gen.get_state()
 
         def redraw(j: int) -> None:
-            """Start j: j = 0 is the configured draw, j > 0 another one from the statistics."""
+            """Start j (j = 0: the configured draw; j > 0: another draw from the statistics, from
+            a stream of its own, never another seed's start), and the code noise rewound to its
+            start, so that every candidate is scored under the same noise and the run after the
+            choice sees the noise it would have seen without candidates."""
             with torch.no_grad():
                 if j == 0:
                     a.copy_(first)
                 else:
-                    g = _seeded(int(seed) * 1_000_003 + int(j), device)
+                    g = _seeded(_candidate_seed(seed, j), device)
                     a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
+            gen.set_state(noise_state)
 
     return Param(params, image_fn, pen, [net], redraw)

@@ -91,6 +91,22 @@ def test_method_improves_objective_shapes_and_range(name, images):
         assert r["method"] == name
 
 
+@pytest.mark.parametrize("name", ["inversion", "style"])
+def test_a_method_with_its_own_objective_is_not_judged_by_the_command_line_target(name, images):
+    """The target only sets the batch size of inversion and style: an image that does not
+    activate it (a class the tiny net can never reach) is still a result."""
+    from genviz.classifiers import build_classifier
+
+    clf = build_classifier("tiny")
+    with torch.no_grad():
+        clf.model.fc2.bias[4] = -1e4
+    cfg = compose_cfg(
+        "visualize", BASE + [f"method={name}", "target=class:4", *_method_overrides(name, images)]
+    )
+    (r,) = generate(cfg, classifier=clf)
+    assert r["activation"] == 0 and r["status"] == "ok"
+
+
 @pytest.mark.parametrize("name", ["pixel", "fourier", "multiscale"])
 def test_batch_equals_one_by_one(name, images):
     targets = ["channel:relu2:3", "class:2"]

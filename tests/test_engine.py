@@ -252,7 +252,41 @@ def test_init_candidates_through_the_config_and_their_errors(tmp_path):
     one = _run([*fast, "generator.init_candidates=1"])
     many = _run([*fast, "generator.init_candidates=8"])
     assert any(not torch.equal(a["tensor"], b["tensor"]) for a, b in zip(one, many))
-    with pytest.raises(ValueError, match="init_candidates must be an integer of at least 1"):
+    with pytest.raises(ValueError, match="init_candidates=0: must be at least 1"):
         _run([*fast, "generator.init_candidates=0"])
     with pytest.raises(ValueError, match="alpha.init=sample"):
         _run(["target=channel:relu2:1", "generator.steps=2", "+generator.init_candidates=3"])
+
+
+def test_init_candidates_keep_the_noise_stream_and_their_own_seeds(tmp_path):
+    """A candidate draw is never another seed's start, and after the choice the code noise
+    continues as it would have without candidates."""
+    from genviz.classifiers import build_classifier
+    from genviz.engine import _choose_start
+    from genviz.objectives import BatchObjective
+    from genviz.params import generator_prior
+    from genviz.targets import parse_targets
+
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+
+    def param(seed):
+        return generator_prior(
+            2,
+            checkpoint=ckpt,
+            noise={"kind": "additive", "mean": 0.0, "std": 0.5},
+            alpha={"init": "sample", "relu": False, "scale": 1.0},
+            penalty={"kind": "none"},
+            seed=seed,
+        )
+
+    a, b = param(0), param(0)
+    b.redraw(1)
+    assert not torch.equal(b.params[0], param(1).params[0])  # candidate 1 of seed 0 is not seed 1
+    clf = build_classifier("tiny")
+    bo = BatchObjective(parse_targets(["channel:relu2:1", "class:3"], clf), revive=True)
+    with clf.recording(bo.layers) as store:
+        _choose_start(b, bo, clf, store, 5, clamp=True)
+    with torch.no_grad():
+        a.params[0].copy_(b.params[0])  # same code: the images differ only if the noise does
+        for _ in range(3):
+            assert torch.equal(a.image_fn(), b.image_fn())
