@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from genviz.app import generate  # noqa: E402
@@ -110,6 +111,8 @@ def write_markdown(panels: list[dict], md: Path) -> None:
         "image: the target, **efficientnet_lite1's** rank of the intended class and its probability",
         "(lite1 took no part in making the image; a filter's label is lite1's first guess). The classes",
         "are odd-index ImageNet classes: the shipped decoder never saw a photo of them.",
+        f"Seconds per image: {torch.get_num_threads()} thread(s), {time.strftime('%Y-%m-%d', time.gmtime())}, "
+        "wall time including any other load (idle 2-thread timings: benchmarks/RESULTS.md).",
         "",
     ]
     for p in panels:
