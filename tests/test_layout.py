@@ -117,6 +117,7 @@ def test_every_method_is_registered_and_the_render_keys_are_the_engines():
         "min_delta",
         "check_every",
         "clamp",
+        "init_candidates",
     } == set(RENDER_KEYS)
 
 
