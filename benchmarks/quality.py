@@ -137,6 +137,9 @@ def main(argv=None) -> int:
         default="default",
         help="default: the 24 benchmark classes; odd: the 24 held-out odd-index classes",
     )
+    ap.add_argument(
+        "--offset", type=int, default=0, help="skip the first K classes of the list (a long run in chunks)"
+    )
     ap.add_argument("--steps", type=int, default=None, help="override every method's steps (reduced run)")
     ap.add_argument(
         "--methods", default="dae,dae_fast,untrained,untrained_fast,pixel,pixel_regularized,fourier"
@@ -154,7 +157,9 @@ def main(argv=None) -> int:
 
     if not 1 <= args.classes <= len(CLASSES):
         ap.error(f"--classes must be in 1..{len(CLASSES)}")
-    classes = CLASS_SETS[args.class_set][: args.classes]
+    if not 0 <= args.offset < len(CLASSES):
+        ap.error(f"--offset must be in 0..{len(CLASSES) - 1}")
+    classes = CLASS_SETS[args.class_set][args.offset : args.offset + args.classes]
     table = methods(args.checkpoint)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in table]
@@ -213,9 +218,10 @@ def fmt_row(r) -> str:
 
 
 def write_md(path: Path, rows, notes, args, classes, command) -> None:
-    reduced = args.classes < len(CLASSES) or args.steps is not None
+    reduced = len(classes) < len(CLASSES) or args.steps is not None
     label = (
-        f"**Reduced run** ({args.classes}/{len(CLASSES)} classes"
+        f"**Reduced run** ({len(classes)}/{len(CLASSES)} classes"
+        + (f", from class {args.offset + 1}" if args.offset else "")
         + (f", {args.steps} steps instead of each method's default" if args.steps is not None else "")
         + "): indicative only, not the benchmark's full setting."
         if reduced
