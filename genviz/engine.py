@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -109,11 +108,11 @@ def _choose_start(
             param.redraw(j)
             img = param.image_fn()
             classifier.run(classifier.fit_input(img.clamp(0, 1) if clamp else img), store)
-            total, _ = objective.score(store)
-            better = total.detach().float() > best
+            total = objective.score(store)[0].float()
+            better = total > best
             for p, kp in zip(param.params, keep):
                 kp[better] = p[better]
-            best = torch.where(better, total.detach().float(), best)
+            best = torch.where(better, total, best)
         param.redraw(0)  # rewinds the parameterization's own random streams (code noise)
         for p, kp in zip(param.params, keep):
             p.copy_(kp)
@@ -146,14 +145,8 @@ def render(
     per candidate, no gradient)."""
     from tqdm.auto import tqdm
 
-    try:
-        n_steps = int(steps) if isinstance(steps, float) and steps.is_integer() else operator.index(steps)
-    except TypeError:
-        n_steps = 0
-    if n_steps < 1:
-        raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
+    steps = int_value("steps", steps, 1)
     init_candidates = int_value("init_candidates", init_candidates, 1)
-    steps = n_steps
     B = len(objective)
     mini = minimizing(objective)
     mini_rows = torch.tensor(mini, dtype=torch.bool)
@@ -175,7 +168,7 @@ def render(
     img = None
     with classifier.recording(objective.layers) as store:
         if init_candidates > 1:
-            _choose_start(param, objective, classifier, store, int(init_candidates), clamp)
+            _choose_start(param, objective, classifier, store, init_candidates, clamp)
         step = -1
         for step in range(steps):
             img = param.image_fn()

@@ -187,13 +187,13 @@ def test_dae_fast_raises_the_target_activation(tmp_path):
         assert r["status"] == "ok" and r["history"][-1] > 1.1 * r["history"][0], r["history"]
 
 
-def _sampled_param(ckpt, batch, seed=0):
+def _sampled_param(ckpt, batch, seed=0, noise=None):
     from genviz.params import generator_prior
 
     return generator_prior(
         batch,
         checkpoint=ckpt,
-        noise={"kind": "none"},
+        noise=noise or {"kind": "none"},
         alpha={"init": "sample", "relu": False, "scale": 1.0},
         penalty={"kind": "none"},
         seed=seed,
@@ -264,20 +264,12 @@ def test_init_candidates_keep_the_noise_stream_and_their_own_seeds(tmp_path):
     from genviz.classifiers import build_classifier
     from genviz.engine import _choose_start
     from genviz.objectives import BatchObjective
-    from genviz.params import generator_prior
     from genviz.targets import parse_targets
 
     ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
 
     def param(seed):
-        return generator_prior(
-            2,
-            checkpoint=ckpt,
-            noise={"kind": "additive", "mean": 0.0, "std": 0.5},
-            alpha={"init": "sample", "relu": False, "scale": 1.0},
-            penalty={"kind": "none"},
-            seed=seed,
-        )
+        return _sampled_param(ckpt, 2, seed, noise={"kind": "additive", "mean": 0.0, "std": 0.5})
 
     a, b = param(0), param(0)
     b.redraw(1)
