@@ -69,6 +69,22 @@ CLASS_SETS = {"default": CLASSES, "odd": ODD_CLASSES}
 DEFAULT_CKPT = "shipped"  # the decoder genviz ships (genviz/weights/dae_trunk_lite0.pt)
 
 
+def select_classes(class_set: str, n: int, offset: int = 0) -> list[str]:
+    """Classes ``offset+1 .. offset+n`` of a class list: a long run cut into chunks
+    (``--classes 6 --offset 0``, then ``--offset 6``) covers the list once, in order."""
+    names = CLASS_SETS[class_set]
+    if not 1 <= n <= len(names):
+        raise ValueError(f"--classes must be in 1..{len(names)}")
+    if not 0 <= offset < len(names):
+        raise ValueError(f"--offset must be in 0..{len(names) - 1}")
+    if offset + n > len(names):
+        raise ValueError(
+            f"--offset {offset} --classes {n} runs past the list's {len(names)} classes; "
+            f"use --classes {len(names) - offset} or less"
+        )
+    return names[offset : offset + n]
+
+
 def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
     """name -> (visualize overrides, reason it cannot run or None)."""
     conf = ROOT / "conf"
@@ -155,11 +171,10 @@ def main(argv=None) -> int:
     ap.add_argument("--override", action="append", default=[], help="extra visualize override (repeatable)")
     args = ap.parse_args(argv)
 
-    if not 1 <= args.classes <= len(CLASSES):
-        ap.error(f"--classes must be in 1..{len(CLASSES)}")
-    if not 0 <= args.offset < len(CLASSES):
-        ap.error(f"--offset must be in 0..{len(CLASSES) - 1}")
-    classes = CLASS_SETS[args.class_set][args.offset : args.offset + args.classes]
+    try:
+        classes = select_classes(args.class_set, args.classes, args.offset)
+    except ValueError as e:
+        ap.error(str(e))
     table = methods(args.checkpoint)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in table]
