@@ -104,8 +104,11 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
     return out
 
 
-def compose_run(classifier: str, idx, overrides, seed: int = 0, batch_size: int = 8, out_dir="unused"):
-    """The visualize config that makes one image per class index in ``idx`` (overrides last)."""
+def compose_run(
+    classifier: str, idx, overrides, seed: int = 0, batch_size: int = 8, out_dir="unused", progress=False
+):
+    """The visualize config that makes one image per class index in ``idx`` (overrides last);
+    ``progress``: a bar per batch on stderr (updated every ``check_every`` steps)."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(
             config_name="visualize",
@@ -114,7 +117,7 @@ def compose_run(classifier: str, idx, overrides, seed: int = 0, batch_size: int 
                 f"target=[{','.join(f'class:{i}' for i in idx)}]",
                 f"seed={seed}",
                 f"batch_size={batch_size}",
-                "progress=false",
+                f"progress={str(bool(progress)).lower()}",
                 f"out_dir={out_dir}",
                 *overrides,
             ],
@@ -169,6 +172,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/quality.md"))
     ap.add_argument("--images", default=str(ROOT / "outputs/benchmarks/quality"))
     ap.add_argument("--override", action="append", default=[], help="extra visualize override (repeatable)")
+    ap.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar per batch (a long method, e.g. the paper's untrained mode, runs for minutes)",
+    )
     args = ap.parse_args(argv)
 
     try:
@@ -201,6 +210,7 @@ def main(argv=None) -> int:
             args.seed,
             args.batch_size,
             Path(args.images) / name,
+            progress=args.progress,
         )
         cfg = with_steps(cfg, args.steps)
         steps = cfg.generator.steps if cfg.method.name == "generator_prior" else cfg.method.get("steps")

@@ -1,5 +1,6 @@
-"""benchmarks/quality.py's choice of classes: the chunks a long run is cut into
-(``--classes K --offset O``) and the errors of a bad chunk, before any model loads."""
+"""benchmarks/quality.py: the chunks a long run is cut into
+(``--classes K --offset O``), the errors of a bad chunk (before any model loads), and the
+visualize config each method runs with."""
 
 from __future__ import annotations
 
@@ -39,3 +40,11 @@ def test_a_bad_chunk_is_one_line_naming_the_fix(quality, capsys, n, offset, need
         quality.main(["--class-set", "odd", "--classes", str(n), "--offset", str(offset)])
     assert exit_info.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_each_method_runs_the_chosen_classes_with_or_without_a_progress_bar(quality, progress):
+    cfg = quality.compose_run("tiny", [1, 7], ["method=fourier"], seed=3, batch_size=2, progress=progress)
+    assert cfg.progress is progress
+    assert list(cfg.target) == ["class:1", "class:7"]
+    assert (cfg.seed, cfg.batch_size, cfg.method.name) == (3, 2, "fourier")
