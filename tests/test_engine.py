@@ -282,3 +282,29 @@ def test_init_candidates_keep_the_noise_stream_and_their_own_seeds(tmp_path):
         a.params[0].copy_(b.params[0])  # same code: the images differ only if the noise does
         for _ in range(3):
             assert torch.equal(a.image_fn(), b.image_fn())
+
+
+def test_progress_bar_counts_each_step_once(monkeypatch):
+    """The bar advances by the steps since its last update: a run whose length is not a
+    multiple of ``check_every`` ends at its step count, not one window past it."""
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, **kw):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **kw):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    _run(["target=channel:relu2:3", "generator.steps=13", "generator.check_every=5", "progress=true"])
+    assert [(b.total, b.n) for b in bars] == [(13, 13)]
