@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality import CLASS_SETS, CLASSES, compose_run, scored_row  # noqa: E402
+from quality import CLASS_SETS, CLASSES, compose_run, scored_row, select_classes  # noqa: E402
 
 from genviz.app import generate  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
@@ -45,12 +45,15 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
 
 def setup(ap: argparse.ArgumentParser, args):
     """(generating classifier, evaluator, reference embeddings, class names, class indices)."""
-    if not 1 <= args.classes <= len(CLASSES):
-        ap.error(f"--classes must be in 1..{len(CLASSES)}")
+    try:
+        names = select_classes(args.class_set, args.classes)
+    except ValueError as e:
+        ap.error(str(e))
+    if args.class_list:
+        names = args.class_list.split(",")
     clf = build_classifier("efficientnet_lite0")
     evaluator = build_classifier("efficientnet_lite1")
     refs = reference_embeddings(evaluator, load_reference(None, evaluator.classes))
-    names = args.class_list.split(",") if args.class_list else CLASS_SETS[args.class_set][: args.classes]
     return clf, evaluator, refs, names, [clf.classes.resolve(c) for c in names]
 
 

@@ -169,7 +169,7 @@ def render(
     with classifier.recording(objective.layers) as store:
         if init_candidates > 1:
             _choose_start(param, objective, classifier, store, init_candidates, clamp)
-        step, checked = -1, 0
+        step = -1
         for step in range(steps):
             img = param.image_fn()
             x = img.clamp(0, 1) if clamp else img
@@ -198,8 +198,7 @@ def render(
                         sum(dead_start),
                     )
             if (step + 1) % check_every == 0 or step == steps - 1:
-                window = hist[checked : step + 1].cpu()  # the steps since the last check
-                checked = step + 1
+                window = hist[step // check_every * check_every : step + 1].cpu()  # since the last check
                 now = window[-1]
                 bar.update(len(window))
                 peak = window.max(0).values
