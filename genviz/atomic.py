@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one.
+"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one;
+and reads of regular files only (:func:`regular_file`: a FIFO or a device named like an image
+or a results.json would block its reader forever).
 
 Each helper writes a temporary file in the destination's own directory (so the final rename
 never crosses a filesystem), flushes and fsyncs it, then ``os.replace``-s it onto the
@@ -9,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 __all__ = [
+    "NotRegularFileError",
     "atomic_path",
     "open_atomic",
+    "regular_file",
     "save_png_atomic",
     "unwritable_reason",
     "write_bytes_atomic",
@@ -132,3 +137,26 @@ def unwritable_reason(path: str | os.PathLike) -> str | None:
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"no permission to write in {probe}"
     return None
+
+
+class NotRegularFileError(OSError):
+    """A path to read that exists but is not a regular file (a FIFO, a device, a socket, a
+    directory): opening it could block forever or read something else than a file."""
+
+
+def regular_file(path: str | os.PathLike) -> Path:
+    """``path`` if it is a regular file (or a symbolic link to one), checked without opening
+    it; else :class:`NotRegularFileError` naming it (``FileNotFoundError`` if it is missing).
+    Every reader of a file genviz did not just write goes through this before ``open``."""
+    path = Path(path)
+    mode = os.stat(path).st_mode  # follows links; never blocks, unlike open() on a FIFO
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file"
+        )  # fmt: skip
+        raise NotRegularFileError(f"{path} is {kind}, not a regular file: not read")
+    return path

@@ -31,9 +31,9 @@ import torch
 
 from .atomic import write_bytes_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
-from .options import int_value
+from .options import check_writable_dir, int_value
 from .references import ReferenceEmbeddings, load_images, load_reference, reference_embeddings
-from .runs import STATUS_NAN, TargetResult, read_results, result_ok, result_status
+from .runs import STATUS_NAN, TargetResult, check_class_range, read_results, result_ok, result_status
 from .scoring import nearest as nearest_refs
 from .scoring import plausibility_ranks, score_images
 
@@ -182,6 +182,7 @@ def evaluate_run(
     batch_size = int_value("batch_size", batch_size)
     nearest = int_value("nearest", nearest, 0)
     config, results = read_run(run_dir)
+    check_writable_dir(run_dir, "run_dir")  # the reports go there: an error now, not after the scoring
     n_all = len(results)
     nonfinite = sum(result_status(r) == STATUS_NAN for r in results)
     results = [r for r in results if result_ok(r) and isinstance(r.image, str) and r.image]
@@ -201,6 +202,7 @@ def evaluate_run(
     rows, summaries = [], []
     for name in evaluators:
         clf = build_classifier(name) if isinstance(name, str) else name
+        check_class_range(run_dir / "results.json", results, len(clf.classes), f"evaluator {clf.name}")
         if str(generator) == clf.name:
             log.warning("evaluator %s is the generating classifier: its scores are not independent", clf.name)
         if ref is None:

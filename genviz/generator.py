@@ -296,7 +296,35 @@ def decoder_from_checkpoint(path: str | None = None, map_location="cpu") -> Deco
         dec.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: its decoder does not load ({str(e).splitlines()[0][:300]})") from None
-    dec.code_stats = None
-    if "code_mean" in sd and int(sd.get("code_count", 0)) > 0:
-        dec.code_stats = {"mean": sd["code_mean"].float(), "std": sd["code_std"].float()}
+    dec.code_stats = code_stats(sd, dec.code_dim, path)
     return dec.eval()
+
+
+def code_stats(sd: dict, n: int, path: str) -> dict | None:
+    """The training codes' statistics of a checkpoint's state dict (``code_mean`` /
+    ``code_std`` / ``code_count``), validated: None when absent or never updated
+    (``code_count`` 0); a missing, mis-shaped or non-finite one is a :class:`CheckpointError`
+    naming the file and the key (it would set every code the optimization starts from)."""
+    if not any(k in sd for k in ("code_mean", "code_std", "code_count")):
+        return None
+    count = sd.get("code_count", 0)
+    if isinstance(count, torch.Tensor) and count.numel() == 1:
+        count = count.item()
+    if isinstance(count, bool) or not isinstance(count, int | float) or not count >= 0:
+        raise CheckpointError(f"{path}: code_count must be a count (a number >= 0), got {str(count)[:60]}")
+    if count == 0:
+        return None
+    stats = {}
+    for key, name in (("code_mean", "mean"), ("code_std", "std")):
+        t = sd.get(key)
+        if not isinstance(t, torch.Tensor) or t.numel() != n or not t.is_floating_point():
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise CheckpointError(
+                f"{path}: {key} must be a float tensor of the decoder's {n} code dimensions, got "
+                f"{'none' if t is None else shape}; retrain, or drop code_mean/code_std/code_count"
+            )
+        t = t.float().reshape(n)
+        if not torch.isfinite(t).all() or (name == "std" and (t < 0).any()):
+            raise CheckpointError(f"{path}: {key} holds non-finite or negative values")
+        stats[name] = t
+    return stats

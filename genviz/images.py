@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import save_png_atomic
+from .atomic import regular_file, save_png_atomic
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 EVAL_CROP = 0.875  # the usual ImageNet evaluation crop: the centre 87.5% of the shorter side
@@ -28,12 +28,23 @@ def save_png(img: torch.Tensor, path: str | Path) -> Path:
     return path
 
 
+def to_rgb8(im: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of ``im``.  16-bit grayscale (PIL modes ``I;16*``, and ``I`` as older
+    Pillows open 16-bit PNGs) is scaled from [0, 65535] to [0, 255]; PIL's own ``convert``
+    would clip it (everything above 255 white).  16-bit RGB(A) PNGs already open as 8-bit."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.float32) / 257.0
+        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
 def load_image(path: str | Path, size: int | None = None, crop_fraction: float = 1.0) -> torch.Tensor:
-    """An image file -> [3, H, W] RGB in [0, 1]. With ``size``: the shorter side is resized to
-    ``size / crop_fraction`` and the centre ``size`` x ``size`` is cropped (1.0: the whole
-    shorter side; :data:`EVAL_CROP`: what an evaluator sees)."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    """An image file -> [3, H, W] RGB in [0, 1] (16-bit grayscale scaled, :func:`to_rgb8`).
+    With ``size``: the shorter side is resized to ``size / crop_fraction`` and the centre
+    ``size`` x ``size`` is cropped (1.0: the whole shorter side; :data:`EVAL_CROP`: what an
+    evaluator sees).  Not a regular file (a FIFO...): :class:`~genviz.atomic.NotRegularFileError`."""
+    with Image.open(regular_file(path)) as im:
+        im = to_rgb8(im)
         if size:
             short = round(size / crop_fraction)
             w, h = im.size

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
+from .atomic import atomic_path, regular_file
 from .classifiers import Classifier
 from .images import EVAL_CROP, IMAGE_EXTENSIONS, load_image
 
@@ -98,6 +98,34 @@ def _wnid_lookup(class_names) -> dict[str, int]:
     return {w: i for i, w in enumerate(getattr(class_names, "wnids", None) or [])}
 
 
+def read_index_tsv(path: Path, n_classes: int) -> list[tuple[str, int]]:
+    """(file, class index) of each row of a reference folder's ``index.tsv`` (tab-separated,
+    a header with at least ``index`` and ``file``).  A missing column, an index that is not an
+    integer in 0..n_classes-1, or a file path that is empty, absolute or leaves the folder is
+    one :class:`ReferenceFolderError` naming the file, the line and the field."""
+    try:
+        text = regular_file(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReferenceFolderError(f"{path} cannot be read ({getattr(e, 'strerror', None) or e})") from None
+    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    missing = [c for c in ("index", "file") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ReferenceFolderError(
+            f"{path}: no {missing[0]!r} column (the header is {reader.fieldnames}); expected the "
+            "tab-separated columns index, wnid, file"
+        )
+    rows = []
+    for row in reader:
+        where = f"{path} line {reader.line_num}"
+        index, file = (row.get("index") or "").strip(), (row.get("file") or "").strip()
+        if not re.fullmatch(r"\d+", index) or int(index) >= n_classes:
+            raise ReferenceFolderError(f"{where}: index {index!r} is not a class index 0..{n_classes - 1}")
+        if not file or Path(file).is_absolute() or ".." in Path(file).parts:
+            raise ReferenceFolderError(f"{where}: file {file!r} is not a path inside the folder")
+        rows.append((file, int(index)))
+    return rows
+
+
 def load_reference(folder, class_names=None, classes=None) -> ReferenceSet:
     """Read a reference folder. Three layouts:
 
@@ -117,10 +145,10 @@ def load_reference(folder, class_names=None, classes=None) -> ReferenceSet:
 
         wnids = _wnid_lookup(imagenet())
     if index.exists():
-        with open(index, newline="") as fh:
-            for row in csv.DictReader(fh, delimiter="\t"):
-                files.append(folder / row["file"])
-                labels.append(int(row["index"]))
+        n = len(class_names) if class_names is not None else len(wnids)
+        for file, label in read_index_tsv(index, n):
+            files.append(folder / file)
+            labels.append(label)
     else:
         subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
         if subdirs:

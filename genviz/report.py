@@ -12,17 +12,31 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path, save_png_atomic, write_text_atomic
-from .runs import NOT_OK, STATUS_OK
+from .runs import NOT_OK, STATUS_OK, finite_number
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]  # fmt: skip
 
 
 def curve(r: dict) -> list[float]:
-    """A result's activation per step, up to the step it stopped at."""
+    """A result's activation per step, up to the step it stopped at (null, as results.json
+    writes a non-finite value: NaN)."""
     hist = list(r.get("history") or [])
     steps = int(r.get("steps") or len(hist))
-    return [float(v) for v in hist[:steps]]
+    return [float(v) if finite_number(v) else math.nan for v in hist[:steps]]
+
+
+def esc(value) -> str:
+    """Any value as HTML text: every value that reaches a page goes through this (a results.json
+    or atlas entry read back may hold markup in any field)."""
+    return html.escape(str(value))
+
+
+def esc_number(value, spec: str) -> str:
+    """A number formatted with ``spec`` (``nan`` too); anything else escaped as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(float(value), spec)
+    return esc(value)
 
 
 def _finite(values) -> list[float]:
@@ -136,22 +150,20 @@ details{margin-top:1.5em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-s
 def _card(r: dict, k: int) -> str:
     status = r.get("status", STATUS_OK)
     bad = status != STATUS_OK
-    parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{html.escape(r['target'])}</b>"]
+    parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{esc(r.get('target'))}</b>"]
     if r.get("image"):
-        parts.append(
-            f'<img class="main" src="{html.escape(str(r["image"]))}" alt="{html.escape(r["target"])}">'
-        )
+        parts.append(f'<img class="main" src="{esc(r["image"])}" alt="{esc(r.get("target"))}">')
     if r.get("gif"):
-        parts.append(f'<a href="{html.escape(str(r["gif"]))}">the optimization (GIF)</a>')
-    line = f'<span class="status {"bad" if bad else "ok"}">{html.escape(status)}</span>'
-    if r.get("prob") is not None and math.isfinite(float(r["prob"])):
-        line += f" · p {float(r['prob']):.3f} · rank {r.get('rank')}"
+        parts.append(f'<a href="{esc(r["gif"])}">the optimization (GIF)</a>')
+    line = f'<span class="status {"bad" if bad else "ok"}">{esc(status)}</span>'
+    if finite_number(r.get("prob")):
+        line += f" · p {float(r['prob']):.3f} · rank {esc(r.get('rank'))}"
     act = r.get("activation")
     if act is not None:
-        line += f" · activation {float(act):.3g}"
+        line += f" · activation {esc_number(act, '.3g')}"
     parts.append(f"<div>{line}</div>")
     if r.get("top5"):
-        items = "".join(f"<li>{html.escape(str(name))} {float(p):.3f}</li>" for _, name, p in r["top5"])
+        items = "".join(f"<li>{esc(t[1])} {esc_number(t[2], '.3f')}</li>" for t in r["top5"] if len(t) == 3)
         parts.append(f"<ol>{items}</ol>")
     c = curve(r)
     if len(c) > 1:

@@ -27,13 +27,18 @@ without it.
 ==========================  =================================================================
 
 A row of an older file may lack any of these and may hold others: it is read as it is and
-written back with the same keys in the same order.
+written back with the same keys in the same order.  Every row read back (``read_results``,
+``read_entry``) is validated (:func:`check_row`): a field of the wrong type or range (a class
+``-1``, ``1.7`` or ``[[1, 2]]``, a rank ``"<script>"``, an image path outside the run) is one
+:class:`RunFileError` naming the file and the field.  A non-finite number is written as
+``null`` (bare ``NaN`` is not JSON), its row with status ``nan``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -41,7 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from .atomic import regular_file, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # status
@@ -212,6 +219,120 @@ class RunFileError(ValueError):
     """A run's results.json that cannot be read as one (the message names the file)."""
 
 
+# the type of each known field of a row read back: (check, what it must be); None always passes
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:  # finite or not: a non-finite number makes the row's status nan
+    return (isinstance(v, int | float) and not isinstance(v, bool)) or v is None
+
+
+def _list_of(check):
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+def _relative_path(v) -> bool:
+    """A path inside the run directory: relative, without ``..`` (a hostile row cannot make a
+    tool read or link another file)."""
+    if not isinstance(v, str) or not v or "\x00" in v:
+        return False
+    parts = Path(v).parts
+    return not Path(v).is_absolute() and ".." not in parts and not v.startswith(("/", "\\"))
+
+
+def _top5(v) -> bool:
+    return _list_of(
+        lambda t: isinstance(t, list) and len(t) == 3 and _is_int(t[0]) and t[0] >= 0
+        and isinstance(t[1], str) and _is_number(t[2]) and t[2] is not None
+    )(v)  # fmt: skip
+
+
+_CLASS = lambda v: _is_int(v) and v >= 0
+_RANK = lambda v: _is_int(v) and v >= 1
+_TEXT = lambda v: isinstance(v, str)
+_OPTIONAL_TEXT = lambda v: v is None or isinstance(v, str)
+ROW_FIELDS: dict[str, tuple] = {
+    "target": (_TEXT, "a target string"),
+    "activation": (_is_number, "a number or null"),
+    "classes": (_list_of(_CLASS), "a list of class indices (integers >= 0)"),
+    "class_names": (_list_of(_TEXT), "a list of class names (strings)"),
+    "prob": (_is_number, "a number or null"),
+    "probs": (_list_of(_is_number), "a list of numbers or nulls"),
+    "rank": (lambda v: v is None or _RANK(v), "an integer >= 1 or null"),
+    "ranks": (_list_of(lambda v: v is None or _RANK(v)), "a list of integers >= 1 or nulls"),
+    "top5": (_top5, "a list of [class index, name, probability] triples"),
+    "minimizing": (lambda v: isinstance(v, bool), "true or false"),
+    "optimized_activation": (_is_number, "a number or null"),
+    "dead_start": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "steps": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0 or null"),
+    "seconds": (_is_number, "a number or null"),
+    "seed": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "method": (_OPTIONAL_TEXT, "a string or null"),
+    "history": (lambda v: v is None or _list_of(_is_number)(v), "a list of numbers or null"),
+    "key": (_OPTIONAL_TEXT, "a string or null"),
+    "label": (_OPTIONAL_TEXT, "a string or null"),
+    "image": (lambda v: v is None or _relative_path(v), "a relative path inside the run directory"),
+    "gif": (lambda v: v is None or _relative_path(v), "a relative path inside the run directory"),
+    "transparency": (lambda v: v is None or _relative_path(v), "a relative path inside the run directory"),
+}
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, allow_nan=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_row(row, where: str) -> TargetResult:
+    """One row read back -> its :class:`TargetResult`; a row that is not an object, or a known
+    field of the wrong type or range, is a :class:`RunFileError` naming ``where`` (the file and
+    the row) and the field.  Unknown keys pass (an older or newer file's)."""
+    if not isinstance(row, dict):
+        raise RunFileError(f"{where} is a JSON {type(row).__name__}, not an object")
+    for name, value in row.items():
+        check = ROW_FIELDS.get(name)
+        if check is not None and not check[0](value):
+            raise RunFileError(f"{where}.{name} = {_shown(value)}: must be {check[1]}")
+    return TargetResult.from_dict(row)
+
+
+def check_class_range(path, results: Iterable[TargetResult], n: int, who: str = "the classifier") -> None:
+    """Every row's classes are indices of ``n`` classes: else a :class:`RunFileError` naming
+    the file, the row and the field (``check_row`` checks they are integers >= 0)."""
+    for i, r in enumerate(results):
+        bad = [c for c in r.classes if c >= n]
+        if bad:
+            raise RunFileError(
+                f"{path}: results[{i}].classes = {_shown(r.classes)}: class {bad[0]} is out of range "
+                f"0..{n - 1} ({who} has {n} classes)"
+            )
+
+
+def _json_value(v):
+    """``v`` for JSON: non-finite floats as null, containers recursively."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    return v
+
+
+def _row_json(r: Mapping | TargetResult) -> dict:
+    """A row as written: a row with a non-finite number has status ``nan``, and the number is
+    ``null``."""
+    row = as_record(r).to_dict()
+    if result_status(row) == STATUS_NAN:
+        row["status"] = STATUS_NAN
+    return _json_value(row)
+
+
+def _dumps(payload) -> str:
+    return json.dumps(_json_value(payload), indent=1, allow_nan=False)
+
+
 def write_results(
     path: str | Path,
     results: Iterable[Mapping | TargetResult],
@@ -220,28 +341,34 @@ def write_results(
 ) -> Path:
     """Write ``{"results": [...], "config": config}`` atomically (a reader sees the previous
     file or the whole new one); no ``config`` key when it is None; ``config_first``: the config
-    key before the results (the atlas's layout)."""
-    rows = [as_record(r).to_dict() for r in results]
+    key before the results (the atlas's layout).  Strict JSON: a non-finite number is null."""
+    rows = [_row_json(r) for r in results]
     payload: dict = {"results": rows}
     if config is not None:
         payload = {"config": config, "results": rows} if config_first else {**payload, "config": config}
     path = Path(path)
-    write_text_atomic(path, json.dumps(payload, indent=1))
+    write_text_atomic(path, _dumps(payload))
     return path
 
 
-def read_results(path: str | Path) -> tuple[dict, list[TargetResult]]:
-    """(config, results) of a results.json; a file that is not one (unreadable, not text,
-    truncated, not JSON, a list...) is a :class:`RunFileError` naming it."""
-    path = Path(path)
+def _read_json(path: Path, what: str):
+    """The JSON in ``path`` (a regular file; bare NaN/Infinity of older files accepted)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(regular_file(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise RunFileError(f"{path} is not a results.json (not text)") from None
+        raise RunFileError(f"{path} is not {what} (not text)") from None
     except json.JSONDecodeError as e:
         raise RunFileError(f"{path} is not valid JSON (truncated, or still being written?): {e}") from None
     except OSError as e:
         raise RunFileError(f"{path} cannot be read ({e.strerror or e})") from None
+
+
+def read_results(path: str | Path) -> tuple[dict, list[TargetResult]]:
+    """(config, results) of a results.json; a file that is not one (unreadable, not a regular
+    file, not text, truncated, not JSON, a list, a row with a field of the wrong type...) is a
+    :class:`RunFileError` naming it (and the field)."""
+    path = Path(path)
+    data = _read_json(path, "a results.json")
     expected = 'a visualize results.json is an object with a "results" list'
     if not isinstance(data, dict):
         raise RunFileError(f"{path} holds a JSON {type(data).__name__}; {expected}")
@@ -249,26 +376,27 @@ def read_results(path: str | Path) -> tuple[dict, list[TargetResult]]:
     if not isinstance(results, list):
         found = "no" if results is None else f"a {type(results).__name__} as"
         raise RunFileError(f'{path} has {found} "results"; {expected}')
-    for i, r in enumerate(results):
-        if not isinstance(r, dict):
-            raise RunFileError(f"{path}: results[{i}] is a {type(r).__name__}, not an object; {expected}")
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise RunFileError(f'{path}: "config" is a {type(config).__name__}, not an object')
-    return config, [TargetResult.from_dict(r) for r in results]
+    return config, [check_row(r, f"{path}: results[{i}]") for i, r in enumerate(results)]
 
 
 def read_entry(path: str | Path) -> TargetResult | None:
-    """One row stored alone (an atlas entry), or None if it is missing or unreadable."""
-    try:
-        row = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """One row stored alone (an atlas entry), or None if it is missing, unreadable or invalid
+    (a warning names the file and the field: the atlas renders that target again)."""
+    path = Path(path)
+    if not path.exists():
         return None
-    return TargetResult.from_dict(row) if isinstance(row, dict) else None
+    try:
+        return check_row(_read_json(path, "an atlas entry"), str(path))
+    except RunFileError as e:
+        log.warning("ignoring %s", e)
+        return None
 
 
 def write_entry(path: str | Path, result: Mapping | TargetResult) -> Path:
-    """One row stored alone, atomically."""
+    """One row stored alone, atomically (strict JSON, as :func:`write_results`)."""
     path = Path(path)
-    write_text_atomic(path, json.dumps(as_record(result).to_dict(), indent=1))
+    write_text_atomic(path, _dumps(_row_json(result)))
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image
 
-from ..atomic import save_png_atomic
+from ..atomic import regular_file, save_png_atomic
 from ..classifiers import Classifier
 from ..images import to_pil
 from ..runs import STATUS_NAN, TargetResult, read_entry, result_status, write_entry
@@ -21,9 +21,10 @@ log = logging.getLogger("genviz.atlas")
 
 
 def png_ok(path: Path) -> bool:
-    """True if ``path`` is a PNG that decodes (not missing, empty, truncated or garbage)."""
+    """True if ``path`` is a PNG that decodes (not missing, empty, truncated, garbage or other
+    than a regular file: a FIFO would block)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(regular_file(path)) as im:
             im.verify()
         with Image.open(path) as im:
             im.load()

@@ -29,7 +29,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from genviz.images import IMAGE_EXTENSIONS
+from genviz.images import IMAGE_EXTENSIONS, to_rgb8
 from genviz.options import int_value
 
 README_HINT = "see data/README.md for where to get the datasets and how to point data.root at them"
@@ -115,18 +115,6 @@ def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, s
         what = "class folders with images" if layout != "folder" else "images"
         raise DataRootError(f"no {what} found under {str(root)!r} (layout={layout!r}); {README_HINT}")
     return sorted(files)
-
-
-def to_rgb8(im: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of ``im``.  16-bit grayscale (PIL modes ``I;16*``, and ``I`` as older
-    Pillows open 16-bit PNGs) is scaled from [0, 65535] to [0, 255]; PIL's own ``convert``
-    would clip it (everything above 255 white).  16-bit RGB(A) PNGs already open as 8-bit."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        import numpy as np
-
-        a = np.asarray(im).astype(np.float32) / 257.0
-        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
-    return im.convert("RGB")
 
 
 def _open_rgb(path: Path, draft: int | None = None) -> Image.Image:
