@@ -23,7 +23,7 @@ from .engine import render
 from .images import grid, save_png
 from .methods import build_setup, options_node
 from .objectives import BatchObjective, Objective
-from .options import ConfigError, int_value, resolve_device
+from .options import ConfigError, float_value, int_value, resolve_device
 from .report import activation_png, frames_gif, write_run_page
 from .rundir import LOCK_NAME, OutputError, check_writable, claim_output  # noqa: F401  (its home is rundir)
 from .runs import STATUS_NAN, TargetResult, as_record, result_name, status_of, write_results
@@ -33,24 +33,17 @@ from .targets import check_targets, parse_targets
 log = logging.getLogger(__name__)
 
 
-def _int_option(cfg: DictConfig, key: str, minimum: int, none_ok: bool = True) -> int | None:
+def _int_option(
+    cfg: DictConfig, key: str, minimum: int, none_ok: bool = True, maximum: int | None = None
+) -> int | None:
     value = OmegaConf.select(cfg, key)
     if value is None and not none_ok:
         raise ConfigError(f"{key} must be set (an integer of at least {minimum})")
-    return int_value(key, value, minimum, none_ok)
+    return int_value(key, value, minimum, none_ok, maximum)
 
 
 def _float_option(cfg: DictConfig, key: str, minimum: float = 0.0, why: str = "") -> float:
-    value = OmegaConf.select(cfg, key)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r}: must be a number") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{key}={value}: must be a finite number")
-    if v < minimum:
-        raise ConfigError(f"{key}={value}: must be {minimum:g} or more{why}")
-    return v
+    return float_value(key, OmegaConf.select(cfg, key), minimum, why)
 
 
 def ignored_options(cfg: DictConfig, overrides: list[str]) -> list[str]:
@@ -77,9 +70,9 @@ def validate_config(cfg: DictConfig, targets: bool = True) -> None:
     that cannot work is one error naming its key. ``targets``: also the target strings, against
     the class names the configured classifier will have (when known without building it)."""
     resolve_device(cfg.get("device", "auto"))
-    _int_option(cfg, "seed", -(2**63), none_ok=False)
+    _int_option(cfg, "seed", -(2**63), none_ok=False, maximum=2**64 - 1)  # torch.manual_seed's range
     _int_option(cfg, "batch_size", 0)  # null or 0: all targets in one batch
-    _int_option(cfg, "threads", 0)  # null or 0: torch's default
+    _int_option(cfg, "threads", 0, maximum=4096)  # null or 0: torch's default
     _int_option(cfg, "frames_every", 0)
     _float_option(
         cfg,

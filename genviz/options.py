@@ -3,6 +3,7 @@ one check that an output directory can be written. Each error names the config k
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -16,9 +17,14 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names its key."""
 
 
-def int_value(key: str, value, minimum: int = 1, none_ok: bool = False) -> int | None:
-    """A config value that must be an integer of at least ``minimum`` (``"3"`` and ``3.0`` count):
-    one :class:`ConfigError` naming ``key``."""
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: a larger value is inf in a tensor
+
+
+def int_value(
+    key: str, value, minimum: int = 1, none_ok: bool = False, maximum: int | None = None
+) -> int | None:
+    """A config value that must be an integer of at least ``minimum`` (and at most ``maximum``;
+    ``"3"`` and ``3.0`` count): one :class:`ConfigError` naming ``key``."""
     if value is None and none_ok:
         return None
     v = value
@@ -33,6 +39,25 @@ def int_value(key: str, value, minimum: int = 1, none_ok: bool = False) -> int |
         raise ConfigError(f"{key}={value!r}: must be an integer")
     if v < minimum:
         raise ConfigError(f"{key}={value}: must be at least {minimum}")
+    if maximum is not None and v > maximum:
+        raise ConfigError(f"{key}={value}: must be at most {maximum}")
+    return v
+
+
+def float_value(key: str, value, minimum: float = 0.0, why: str = "", maximum: float = FLOAT32_MAX) -> float:
+    """A config value that must be a finite number from ``minimum`` to ``maximum`` (default: the
+    largest float32, as the value ends up in a float32 tensor): one :class:`ConfigError` naming
+    ``key`` (``why``: appended to the message of a value below ``minimum``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key}={value!r}: must be a number") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"{key}={value}: must be a finite number")
+    if v < minimum:
+        raise ConfigError(f"{key}={value}: must be {minimum:g} or more{why}")
+    if v > maximum:
+        raise ConfigError(f"{key}={value}: must be at most {maximum:g}")
     return v
 
 

@@ -36,14 +36,30 @@ def _int(s: str, what: str, target: str) -> int:
     return v
 
 
+MAX_CHANNELS = 1 << 16  # more channels than any layer has: a range past it is refused before expanding
+
+
 def _channel_list(s: str, target: str) -> list[int]:
+    """``0,5,9`` / ``0-15`` -> channel indices; a range is checked before it is expanded (a typo
+    such as ``0-99999999999`` is one error, not a list of a hundred billion)."""
     out: list[int] = []
     for part in s.split(","):
         if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", part):
             a, b = (int(v) for v in part.split("-"))
+            if b < a:
+                raise TargetError(f"target {target!r}: channel range {a}-{b} is empty (write low-high)")
+            if b >= MAX_CHANNELS or len(out) + b - a >= MAX_CHANNELS:
+                raise TargetError(
+                    f"target {target!r}: channel range {a}-{b} is out of range: at most {MAX_CHANNELS} "
+                    "channels, indices below that (the layer's own count is checked against the classifier)"
+                )
             out.extend(range(a, b + 1))
         else:
             out.append(_int(part.strip(), "channel", target))
+            if out[-1] >= MAX_CHANNELS:
+                raise TargetError(
+                    f"target {target!r}: channel {out[-1]} is out of range (at most {MAX_CHANNELS})"
+                )
     if not out:
         raise TargetError(f"target {target!r}: empty channel list")
     return out

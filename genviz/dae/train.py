@@ -12,6 +12,7 @@ weights (:func:`warm_start`).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -27,30 +28,71 @@ from genviz.dae.callbacks import AtomicCheckpointIO, TrainingInterrupted
 from genviz.dae.data import DataConfigError, DataRootError
 from genviz.dae.module import NonFiniteError
 from genviz.generator import CheckpointError, _read_checkpoint
+from genviz.options import float_value, int_value
 
 # what main() turns into a one-line error and exit code 2
 USER_ERRORS = (DataRootError, DataConfigError, FileNotFoundError, CheckpointError, NonFiniteError)
 
 
-def _instantiate(node: DictConfig, key: str):
+def _instantiate(node: DictConfig, key: str, **kwargs):
     """hydra.utils.instantiate, with a config error raised by the target itself (a
-    DataConfigError, or a ValueError/TypeError from a constructor such as the DAE's) as a
-    one-line DataConfigError that names the config group instead of Hydra's wrapped traceback."""
+    DataConfigError, or a ValueError/TypeError from a constructor such as the DAE's or the
+    Trainer's, an unknown ``_target_``) as a one-line DataConfigError that names the config key
+    (``trainer.max_stepz``: the unknown option) instead of Hydra's multi-line wrapped traceback."""
     try:
-        return hydra.utils.instantiate(node)
+        return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
         if isinstance(cause, DataConfigError):
             raise cause from None
         if isinstance(cause, ValueError | TypeError):
-            raise DataConfigError(f"{key}: {cause}") from None
-        raise
+            unknown = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+            if unknown:
+                raise DataConfigError(f"{key}.{unknown.group(1)}: unknown option ({cause})") from None
+            raise DataConfigError(f"{key}: {str(cause).splitlines()[0]}") from None
+        first = str(cause or e).strip().splitlines()
+        raise DataConfigError(f"{key}: {first[0] if first else type(e).__name__}") from None
 
 
-def _instantiate_all(group: DictConfig | None) -> list:
+def _instantiate_all(group: DictConfig | None, key: str) -> list:
     if not group:
         return []
-    return [hydra.utils.instantiate(c) for c in group.values() if c and "_target_" in c]
+    return [_instantiate(c, f"{key}.{name}") for name, c in group.items() if c and "_target_" in c]
+
+
+# the dae's numbers, checked before the model is built: (minimum, integer?)
+DAE_NUMBERS = {
+    "lr": (1e-12, False),
+    "weight_decay": (0.0, False),
+    "noise_std": (0.0, False),
+    "hf_weight": (0.0, False),
+    "min_lr_ratio": (0.0, False),
+    "gamma": (1e-12, False),
+    "mse_weight": (0.0, False),
+    "code_stats_momentum": (0.0, False),
+    "warmup_steps": (0, True),
+    "step_size": (1, True),
+    "image_size": (1, True),
+    "adversarial.lr": (1e-12, False),
+    "adversarial.weight": (0.0, False),
+}
+
+
+def check_dae_numbers(dae: DictConfig) -> None:
+    """Every number of ``dae.*`` that has a range is in it (``dae.lr=-1``: one line naming the
+    key, before the model, the data and the optimizer are built)."""
+    for name, (minimum, integer) in DAE_NUMBERS.items():
+        value = OmegaConf.select(dae, name)
+        if value is None:
+            continue
+        key = f"dae.{name}"
+        try:
+            if integer:
+                int_value(key, value, int(minimum))
+            else:
+                float_value(key, value, minimum, " (it must be positive)" if minimum > 0 else "")
+        except ValueError as e:
+            raise DataConfigError(str(e)) from None
 
 
 def read_training_checkpoint(path: str, key: str = "ckpt_path") -> dict:
@@ -179,6 +221,7 @@ def train(cfg: DictConfig) -> dict:
     output_dir = str(cfg.paths.output_dir)
     ckpt_path, ckpt = find_resume_checkpoint(cfg.get("ckpt_path"), output_dir)
 
+    check_dae_numbers(cfg.dae)
     datamodule: pl.LightningDataModule = _instantiate(cfg.data, "data")
     datamodule.setup("fit")  # fail early (and on every rank) on a bad data root
     model: pl.LightningModule = _instantiate(cfg.dae, "dae")
@@ -187,8 +230,8 @@ def train(cfg: DictConfig) -> dict:
         del ckpt
     if cfg.get("init_from") and ckpt_path is None:  # a resumed run already holds its weights
         warm_start(model, hydra.utils.to_absolute_path(str(cfg.init_from)))
-    callbacks = _instantiate_all(cfg.get("callbacks"))
-    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks"), "callbacks")
+    loggers = _instantiate_all(cfg.get("logger"), "logger")
     if not loggers and any(isinstance(c, pl.callbacks.LearningRateMonitor) for c in callbacks):
         rank_zero_info("no logger: the learning-rate monitor is left out")
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
@@ -198,8 +241,8 @@ def train(cfg: DictConfig) -> dict:
         # Lightning refuses gradient clipping in the Trainer with manual optimization
         model.grad_clip = float(cfg.trainer.gradient_clip_val)
         trainer_kwargs["gradient_clip_val"] = None
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
+    trainer: pl.Trainer = _instantiate(
+        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **trainer_kwargs
     )
 
     _save_config(cfg, output_dir)
