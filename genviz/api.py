@@ -71,17 +71,22 @@ class Results(list):
 
         return grid(self.images, [r["target"][:24] for r in self], cell=cell)
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the run's files (images, grid, results.json, config) like visualize.py."""
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write the run's files (images, grid, results.json, config) like visualize.py, and
+        like it claim ``out_dir`` first (:func:`genviz.rundir.claim_output`): a directory that
+        holds another run's results.json is refused unless ``overwrite``, one in use by a live
+        run always is."""
         from omegaconf import open_dict
 
         from .app import save
+        from .rundir import claim_output
 
         cfg = self.cfg.copy() if self.cfg is not None else None
         if cfg is not None and "out_dir" in cfg:
             with open_dict(cfg):
                 cfg.out_dir = str(out_dir)  # composed outside a Hydra run: no hydra:runtime to resolve
-        return save(list(self), out_dir, cfg)
+        with claim_output(out_dir, overwrite=overwrite) as out:
+            return save(list(self), out, cfg)
 
     def _repr_png_(self) -> bytes:
         return _png(self.grid())

@@ -2,7 +2,9 @@
 
 ``claim_output(out_dir)`` makes ``out_dir`` a visualize run's own before any work (``visualize.py``
 holds it for the whole run); ``check_writable`` is its first step.  ``CheckOutDir`` is the
-Hydra callback of atlas and audit: an unwritable run directory is one error, before Hydra makes it.
+Hydra callback of atlas and audit: an unwritable run directory is one error, before Hydra makes it;
+``ClaimRunDir`` is visualize's: also a run or sweep directory holding another run's results is
+refused before Hydra rewrites its ``.hydra/`` (which would relabel the old results).
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ def _create_lock(lock: Path, content: str) -> bool:
             os.unlink(tmp)
 
 
+def _taken(key: str, out, results) -> str:
+    return (
+        f"{key}={out} already holds another run's results ({results}); choose another "
+        "hydra.run.dir or out_dir, or pass overwrite=true to replace them"
+    )
+
+
 @contextlib.contextmanager
 def claim_output(out_dir: str | Path, overwrite: bool = False, key: str = "out_dir"):
     """Make ``out_dir`` this run's own before any work: writable, not holding another run's
@@ -79,10 +88,7 @@ def claim_output(out_dir: str | Path, overwrite: bool = False, key: str = "out_d
     out = check_writable(out_dir, key)
     results = out / "results.json"
     if results.exists() and not overwrite:
-        raise OutputError(
-            f"{key}={out} already holds another run's results ({results}); choose another "
-            "hydra.run.dir or out_dir, or pass overwrite=true to replace them"
-        )
+        raise OutputError(_taken(key, out, results))
     lock = out / LOCK_NAME
     me = f"{os.getpid()} {socket.gethostname()}"
     for _ in range(3):
@@ -171,3 +177,30 @@ class CheckOutDir(_HydraCallback):
 
     def on_multirun_start(self, config, **kwargs) -> None:
         self._check(config, "hydra.sweep.dir")
+
+
+class ClaimRunDir(CheckOutDir):
+    """visualize's Hydra callback (conf/visualize.yaml): :class:`CheckOutDir`, and a run
+    directory (``hydra.run.dir``) or a sweep directory (``hydra.sweep.dir``: its jobs') that
+    already holds a results.json is refused unless ``overwrite=true``, before Hydra writes its
+    ``.hydra/`` there: a refused run leaves the old run's record as it was."""
+
+    def _refuse_taken(self, config, dir_key: str, pattern: str) -> None:
+        if config.get("overwrite", False):
+            return
+        try:
+            folder, _ = self._resolve(config, dir_key)
+        except Exception:
+            return
+        taken = sorted(Path(folder).glob(pattern)) if folder is not None and Path(folder).is_dir() else []
+        if taken:
+            print(f"error: {_taken(dir_key, folder, taken[0])}", file=sys.stderr)
+            raise SystemExit(2)
+
+    def on_run_start(self, config, **kwargs) -> None:
+        super().on_run_start(config, **kwargs)
+        self._refuse_taken(config, "hydra.run.dir", "results.json")
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        super().on_multirun_start(config, **kwargs)
+        self._refuse_taken(config, "hydra.sweep.dir", "*/results.json")
