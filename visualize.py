@@ -24,7 +24,7 @@ def _run_dir() -> str | None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
-    from genviz.app import check_method_options, generate, save, validate_config
+    from genviz.app import check_method_options, run_and_save, validate_config
     from genviz.rundir import claim_output
     from genviz.tracking import build_loggers, log_run
 
@@ -33,8 +33,7 @@ def main(cfg: DictConfig) -> None:
         check_method_options(cfg, list(HydraConfig.get().overrides.task))
         with claim_output(cfg.out_dir, overwrite=bool(cfg.get("overwrite", False))) as out_dir:
             loggers = build_loggers(cfg, out_dir)  # a missing tracker package fails before the work
-            results = generate(cfg)
-            out = save(results, out_dir, cfg)
+            results, out = run_and_save(cfg, out_dir)  # each batch saved as it finishes
             log_run(loggers, results, cfg, out)
     for r in results:
         extra = f"  p={r['prob']:.3f} rank={r['rank']}" if r["prob"] is not None else ""

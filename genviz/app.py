@@ -143,8 +143,9 @@ def measure(clf: Classifier, objectives: list[Objective], images: torch.Tensor, 
     return out
 
 
-def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict]:
-    """Run the configured method for every target (in batches of ``cfg.batch_size``)."""
+def generate(cfg: DictConfig, classifier: Classifier | None = None, on_batch=None) -> list[dict]:
+    """Run the configured method for every target (in batches of ``cfg.batch_size``);
+    ``on_batch(results so far)`` after each batch (:func:`run_and_save` saves them at once)."""
     validate_config(cfg, targets=classifier is None)  # a given classifier checks them itself
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg.seed))
@@ -203,16 +204,23 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None) -> list[dict
                 history=res.history[:, i].tolist(),
             )
             results.append(record.to_dict(memory=True))
+        if on_batch is not None:
+            on_batch(results)
     return results
 
 
-def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None) -> Path:
+def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None, final: bool = True) -> Path:
     """One PNG per target under images/, grid.png, frames/ (if any) and results.json (written
-    atomically: a reader sees the previous file or the whole new one)."""
+    atomically: a reader sees the previous file or the whole new one).  A result saved before (its
+    ``image`` is on disk) is not written again; ``final=False`` (a batch finished): only the new
+    images and results.json, the grid and the page at the end."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for k, r in enumerate(results):
+        if r.get("image") and (out / r["image"]).is_file():  # saved with an earlier batch
+            rows.append(as_record(r).to_dict())
+            continue
         name = result_name(k, r["target"])
         r["image"] = str(save_png(r["tensor"], out / "images" / f"{name}.png").relative_to(out))
         if r.get("frames"):
@@ -222,6 +230,9 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
                 frames_gif([*r["frames"], r["tensor"]], out / "frames" / f"{name}.gif").relative_to(out)
             )
         rows.append(as_record(r).to_dict())
+    if not final:
+        write_results(out / "results.json", rows, OmegaConf.to_container(cfg, resolve=True) if cfg else None)
+        return out
     labels = [f"{r['target']} {r['activation']:.3g}" for r in results]
     save_png_atomic(grid([r["tensor"] for r in results], labels), out / "grid.png")
     extra = [("the whole batch", "grid.png")]
@@ -236,3 +247,11 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
         rows, out, title=f"genviz: {len(rows)} targets", config_yaml=config_yaml, extra_images=extra
     )
     return out
+
+
+def run_and_save(cfg: DictConfig, out_dir: str | Path) -> tuple[list[dict], Path]:
+    """:func:`generate` and :func:`save` as visualize.py runs them: each batch is saved as it
+    finishes (its images, and results.json with every finished target), so a fault later in the
+    run (a full disk, a crash, Ctrl-C) keeps the finished work; the grid and the page at the end."""
+    results = generate(cfg, on_batch=lambda done: save(done, out_dir, cfg, final=False))
+    return results, save(results, out_dir, cfg)

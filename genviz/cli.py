@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -30,6 +31,21 @@ USER_ERRORS = (
     MissingMandatoryValue,
     ValueError,
 )
+
+# a write that failed for want of room or permission: the user's to fix, one line (not a traceback)
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def disk_error(e: BaseException) -> str | None:
+    """The one-line message of a full disk or read-only filesystem (None for anything else)."""
+    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS:
+        return None
+    where = f" {e.filename}" if e.filename else ""
+    return (
+        f"cannot write{where}: {e.strerror or e}; the work finished before it is kept; free some space "
+        "or choose another directory, and run again"
+    )
+
 
 # -- unique run directories ----------------------------------------------------------------------
 
@@ -108,4 +124,10 @@ def friendly_errors(cleanup_dir: str | Path | None = None):
             raise
         remove_unused_run_dir(cleanup_dir)
         print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as e:  # a full disk: one line; any other OSError is a bug, with its traceback
+        message = disk_error(e)
+        if message is None or os.environ.get("GENVIZ_DEBUG"):
+            raise
+        print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2) from None

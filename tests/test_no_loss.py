@@ -1,15 +1,18 @@
 """Finished work is never lost or relabelled: a refused run leaves the old run's .hydra/ as it
 was, and Results.save claims its directory as visualize.py does."""
 
+import errno
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, TINY, compose_cfg
+from conftest import ROOT, TINY, compose_cfg, tiny_cfg
 
+import genviz.app as app
 from genviz.api import Results
-from genviz.app import generate
+from genviz.app import generate, run_and_save
+from genviz.cli import friendly_errors
 from genviz.rundir import ClaimRunDir, OutputError
 from genviz.runs import read_results
 
@@ -25,7 +28,13 @@ def _old_run(run):
 
 def _cli(*args):
     return subprocess.run(
-        [sys.executable, str(ROOT / "visualize.py"), *CLI, *args],
+        [
+            sys.executable,
+            str(ROOT / "visualize.py"),
+            *[a for a in args if a == "-m"],
+            *CLI,
+            *[a for a in args if a != "-m"],
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,7 +57,8 @@ def test_refused_sweep_leaves_the_old_jobs_hydra_record(tmp_path):
     sweep = tmp_path / "sweep"
     _old_run(sweep / "0")
     p = _cli("-m", "lam=0.5,0.9", f"hydra.sweep.dir={sweep}")
-    assert p.returncode == 2 and "hydra.sweep.dir=" in p.stderr, p.stderr[-2000:]
+    assert p.returncode == 2 and p.stderr.strip().startswith("error: hydra.sweep.dir="), p.stderr[-2000:]
+    assert "already holds another run's results" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert (sweep / "0" / ".hydra" / "overrides.yaml").read_text() == "- lam=0.0\n"
     assert not (sweep / "1").exists()
 
@@ -84,3 +94,61 @@ def test_results_save_never_overwrites_another_run(tmp_path):
     _, rows = read_results(tmp_path / "run" / "results.json")
     assert [r.target for r in rows] == ["class:4"]
     assert not (tmp_path / "run" / ".genviz-visualize.lock").exists()
+
+
+def _disk_full(path):
+    return OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def test_a_full_disk_late_in_the_run_keeps_the_finished_batches(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    cfg = compose_cfg(
+        "visualize", [*TINY, "generator.steps=2", "target=[class:1,class:2,class:3]", "batch_size=1"]
+    )
+    real = app.save_png
+
+    def full_at_the_third(img, path):
+        if "class_3" in str(path):
+            raise _disk_full(path)
+        return real(img, path)
+
+    monkeypatch.setattr(app, "save_png", full_at_the_third)
+    with pytest.raises(SystemExit) as e:
+        with friendly_errors():
+            run_and_save(cfg, run)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: cannot write") and "class_3" in err, err
+    assert "No space left on device" in err and "Traceback" not in err
+    _, rows = read_results(run / "results.json")
+    assert [r.target for r in rows] == ["class:1", "class:2"]
+    assert all((run / r.image).is_file() for r in rows)
+
+
+def test_a_finished_run_saves_each_image_once(tmp_path, monkeypatch):
+    cfg = compose_cfg(
+        "visualize", [*TINY, "generator.steps=2", "target=[class:1,class:2,class:3]", "batch_size=1"]
+    )
+    written = []
+    real = app.save_png
+    monkeypatch.setattr(app, "save_png", lambda img, path: written.append(path) or real(img, path))
+    results, out = run_and_save(cfg, tmp_path / "run")
+    assert len(written) == 3 and len(results) == 3
+    assert (out / "index.html").is_file() and (out / "grid.png").is_file()
+    _, rows = read_results(out / "results.json")
+    assert [r.target for r in rows] == ["class:1", "class:2", "class:3"]
+
+
+def test_a_full_disk_in_training_is_one_line(tmp_path, monkeypatch, capsys):
+    from genviz.dae import callbacks
+    from genviz.dae.train import run as train_run
+
+    def full(self, checkpoint, path, storage_options=None):
+        raise _disk_full(path)
+
+    monkeypatch.setattr(callbacks.AtomicCheckpointIO, "save_checkpoint", full)
+    with pytest.raises(SystemExit) as e:
+        train_run(tiny_cfg(tmp_path, "trainer.max_steps=2"))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and ".ckpt" in err, err

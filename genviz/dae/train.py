@@ -280,6 +280,13 @@ def run(cfg: DictConfig) -> float | None:
     except USER_ERRORS as e:
         print(f"train_dae: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:  # a full disk (a checkpoint, a log): one line, the last good checkpoint kept
+        from genviz.cli import disk_error
+
+        if disk_error(e) is None:
+            raise
+        print(f"train_dae: error: {disk_error(e)} (ckpt_path=last resumes)", file=sys.stderr)
+        sys.exit(2)
     except TrainingInterrupted as e:
         print(f"train_dae: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
