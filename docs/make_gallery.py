@@ -28,6 +28,7 @@ from genviz.app import generate  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
 from genviz.evaluation import score  # noqa: E402
 from genviz.images import grid  # noqa: E402
+from genviz.runs import result_label  # noqa: E402
 
 CLASSES = ["goldfish", "lemon", "ladybug", "lion", "soccer ball", "jellyfish"]
 _TARGETS = "[" + ",".join("class:" + c.replace(" ", "_") for c in CLASSES) + "]"
@@ -84,7 +85,7 @@ def run_panel(name: str, clf, evaluator, seed: int, out_dir: Path) -> dict:
     rows = score(evaluator, torch.stack([r["tensor"] for r in results]), targets)
     labels = []
     for r, row in zip(results, rows, strict=True):
-        short = r["target"].replace("class:", "").replace("channel:", "")[:18]
+        short = result_label(r).replace("channel:", "")[:18]
         if row["class_rank"] is not None:
             labels.append(f"{short} #{row['class_rank']} {row['prob']:.2f}")
         else:

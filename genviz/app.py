@@ -26,9 +26,9 @@ from .objectives import BatchObjective, Objective
 from .options import ConfigError, float_value, int_value, resolve_device
 from .report import activation_png, frames_gif, write_run_page
 from .rundir import LOCK_NAME, OutputError, check_writable, claim_output  # noqa: F401  (its home is rundir)
-from .runs import STATUS_NAN, TargetResult, as_record, result_name, status_of, write_results
+from .runs import STATUS_NAN, TargetResult, as_record, result_label, result_name, status_of, write_results
 from .scoring import ClassScores, no_class_scores, target_scores
-from .targets import check_targets, parse_targets
+from .targets import check_targets, parse_targets, target_label
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,7 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None, on_batch=Non
                 scores[i].update(no_class_scores(len(scores[i]["classes"])))
             record = TargetResult(
                 target=texts[start + i],
+                label=target_label(texts[start + i], clf.classes),
                 **scores[i],
                 minimizing=minimizing,
                 optimized_activation=float(res.activation[i]),
@@ -233,7 +234,7 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
     if not final:
         write_results(out / "results.json", rows, OmegaConf.to_container(cfg, resolve=True) if cfg else None)
         return out
-    labels = [f"{r['target']} {r['activation']:.3g}" for r in results]
+    labels = [f"{result_label(r)} {r['activation']:.3g}" for r in results]
     save_png_atomic(grid([r["tensor"] for r in results], labels), out / "grid.png")
     extra = [("the whole batch", "grid.png")]
     if activation_png(results, out / "activation.png"):

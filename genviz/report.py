@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path, save_png_atomic, write_text_atomic
-from .runs import NOT_OK, STATUS_OK, finite_number
+from .runs import NOT_OK, STATUS_OK, finite_number, result_label
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]  # fmt: skip
@@ -92,7 +92,7 @@ def activation_png(results: Sequence[dict], path: str | Path, size=(720, 400)) -
             d.line([(left, ly + 6), (left + 24, ly + 6)], fill=color, width=3)
             note = "" if status == STATUS_OK else f"  [{status}]"
             stop = f"  stopped at step {len(c)}" if c and len(c) < longest else ""
-            d.text((left + 32, ly), f"{r['target'][:70]}{note}{stop}", fill="black", font=font)
+            d.text((left + 32, ly), f"{result_label(r)[:70]}{note}{stop}", fill="black", font=font)
     path = Path(path)
     save_png_atomic(im, path)
     return path
@@ -150,7 +150,7 @@ details{margin-top:1.5em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-s
 def _card(r: dict, k: int) -> str:
     status = r.get("status", STATUS_OK)
     bad = status != STATUS_OK
-    parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{esc(r.get('target'))}</b>"]
+    parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{esc(result_label(r))}</b>"]
     if r.get("image"):
         parts.append(f'<img class="main" src="{esc(r["image"])}" alt="{esc(r.get("target"))}">')
     if r.get("gif"):

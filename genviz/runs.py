@@ -22,7 +22,8 @@ without it.
 ``steps`` / ``seconds``     steps run; seconds per image
 ``seed`` / ``method``       the run's seed and method name
 ``history``                 the optimized activation per step (visualize only)
-``key`` / ``label``         the atlas's file stem and sheet caption (atlas only)
+``key``                     the atlas's file stem (atlas only)
+``label``                   the target as people read it (``goldfish (class:1)``), the atlas's caption
 ``image`` / ``gif``         paths relative to the run directory (``gif`` only with frames)
 ==========================  =================================================================
 
@@ -114,6 +115,14 @@ def slug(text, max_len: int | None = None) -> str:
     become ``_``, none at either end; cut to ``max_len`` characters when given."""
     s = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
     return s if max_len is None else s[:max_len]
+
+
+def result_label(r: Mapping | TargetResult) -> str:
+    """What grids and pages call a row: its ``label`` (class targets by their class names, see
+    :func:`genviz.targets.target_label`), else its target as typed (a row of an older run)."""
+    if isinstance(r, TargetResult):
+        r = r.to_dict()
+    return str(r.get("label") or r.get("target") or "")
 
 
 def result_name(k: int, target: str) -> str:

@@ -147,6 +147,32 @@ def _parse_term(term: str, clf: Classifier, full: str) -> O.Objective:
     return obj * weight if weight != 1.0 else obj
 
 
+def _plain(text: str) -> str:
+    return re.sub(r"[\s_]+", "", text.lower().replace("class:", ""))
+
+
+def target_label(text: str, classes: ClassNames) -> str:
+    """A target as people read it: each class term by its class name, the target as typed in
+    brackets when it did not already say so (``class:1`` -> ``goldfish (class:1)``,
+    ``class:lemon+class:ladybug`` -> ``lemon + ladybug``, ``0.7*class:crib+0.3*class:cradle`` ->
+    ``0.7*crib + 0.3*cradle``); a target without a class term as typed."""
+    text = str(text).strip()
+    parts, named = [], False
+    for term in split_terms(text):
+        weight, rest = _weight(term, text)
+        kind, _, key = rest.strip().partition(":")
+        if kind.strip().lower() != "class":
+            parts.append(term.strip())
+            continue
+        named = True
+        name = classes.name(_class_index(key, _NamesOnly(classes), text))
+        parts.append(name if weight == 1.0 else f"{weight:g}*{name}")
+    label = " + ".join(parts)
+    if not named or _plain(label) == _plain(text):
+        return label if named else text
+    return f"{label} ({text})"
+
+
 def parse_target(text: str, clf: Classifier) -> O.Objective:
     """``"0.7*class:crib+0.3*class:cradle"`` -> Objective (labelled with ``text``)."""
     text = str(text).strip()

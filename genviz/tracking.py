@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .runs import result_name
+from .runs import result_label, result_name
 
 
 def _sweep() -> tuple[str, str] | None:
@@ -92,7 +92,7 @@ def log_run(loggers: list, results: list[dict], cfg: DictConfig | None, out_dir:
                 run.log({f"activation/{k}": c[step] for k, c in curves.items() if step < len(c)}, step=step)
             media = {}
             for k, r in zip(keys, results, strict=True):
-                media[f"image/{k}"] = wandb.Image(to_pil(r["tensor"]), caption=r["target"])
+                media[f"image/{k}"] = wandb.Image(to_pil(r["tensor"]), caption=result_label(r))
                 if r.get("gif"):
                     media[f"optimization/{k}"] = wandb.Video(str(out / r["gif"]), format="gif")
             run.log(media, step=max(longest - 1, 0))
