@@ -88,3 +88,30 @@ def test_trainer_and_callback_typos_are_one_line_exit_2(tmp_path, override, key,
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err, err
+
+
+# -- resume semantics (item 7) -------------------------------------------------------------------
+
+
+def test_resume_with_changed_dae_values_is_refused_naming_the_keys(tmp_path, capsys):
+    train(tiny_cfg(tmp_path, "trainer.max_steps=2"))
+    with pytest.raises(SystemExit) as e:
+        run(tiny_cfg(tmp_path, "trainer.max_steps=4", "ckpt_path=last", "dae.lr=0.05", "dae.gamma=0.9"))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "dae.lr=0.05" in err and "dae.gamma=0.9" in err, err
+    assert "init_from" in err
+    train(tiny_cfg(tmp_path, "trainer.max_steps=4", "ckpt_path=last"))  # unchanged: resumes
+
+
+def test_resuming_a_copied_run_dir_updates_last_ckpt(tmp_path):
+    import shutil
+
+    import torch
+
+    train(tiny_cfg(tmp_path / "a", "trainer.max_steps=2"))
+    shutil.copytree(tmp_path / "a" / "run", tmp_path / "b" / "run")
+    train(tiny_cfg(tmp_path / "b", "trainer.max_steps=4", "ckpt_path=last"))
+    ckpts = tmp_path / "b" / "run" / "checkpoints"
+    assert not list(ckpts.glob("last-v*.ckpt")), sorted(p.name for p in ckpts.iterdir())
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 4

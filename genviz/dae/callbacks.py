@@ -121,6 +121,11 @@ class Checkpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         if trainer.ckpt_path:  # resumed: this step is on disk already, do not write it again
             self._last_global_step_saved = trainer.global_step
+            # a run directory copied or moved since: Lightning does not restore last_model_path
+            # from a checkpoint of another dirpath, and would write last-v1.ckpt beside last.ckpt
+            last = os.path.join(str(self.dirpath), self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+            if not self.last_model_path and self.save_last and os.path.isfile(last):
+                self.last_model_path = last
         self.received_signal = None
         if threading.current_thread() is not threading.main_thread():
             return

@@ -193,6 +193,43 @@ def _check_shapes(model: pl.LightningModule, state: dict, what: str) -> None:
         )
 
 
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v.tolist() if hasattr(v, "tolist") else v
+    return out
+
+
+def check_resume_hparams(model: pl.LightningModule, ckpt: dict, path: str) -> None:
+    """Resuming keeps the checkpoint's optimizer, learning-rate schedule and step: a ``dae.*``
+    value that differs from the checkpoint's would be silently ignored by the optimizer while
+    the new checkpoints' hyper-parameters claimed it.  So it is refused, one line naming the keys
+    (a key the checkpoint lacks, from an older genviz, is not a difference)."""
+    theirs = _flat(ckpt.get("hyper_parameters") if isinstance(ckpt.get("hyper_parameters"), dict) else {})
+    ours = _flat(dict(model.hparams))
+    changed = [
+        k for k in ours if k in theirs and ours[k] != theirs[k] and not _same_number(ours[k], theirs[k])
+    ]
+    if changed:
+        shown = ", ".join(f"dae.{k}={ours[k]} (checkpoint: {theirs[k]})" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise CheckpointError(
+            f"ckpt_path: resuming {path} keeps its optimizer and schedule, but the config changes "
+            f"{shown}{more}; drop these overrides to resume, or start a new run from its weights "
+            "with init_from=PATH and another name="
+        )
+
+
+def _same_number(a, b) -> bool:
+    try:
+        return not isinstance(a, bool) and not isinstance(b, bool) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
 def warm_start(model: pl.LightningModule, path: str) -> dict[str, list[str]]:
     """Copy the weights of a checkpoint into a freshly built model (a fine-tuning start:
     new optimizer, schedule and step count).  Parts the checkpoint lacks (e.g. a
@@ -226,7 +263,8 @@ def train(cfg: DictConfig) -> dict:
     datamodule.setup("fit")  # fail early (and on every rank) on a bad data root
     model: pl.LightningModule = _instantiate(cfg.dae, "dae")
     if ckpt is not None:
-        _check_shapes(model, ckpt["state_dict"], f"ckpt_path {ckpt_path}")
+        _check_shapes(model, ckpt["state_dict"], f"ckpt_path {ckpt_path}")  # its own message first
+        check_resume_hparams(model, ckpt, ckpt_path)
         del ckpt
     if cfg.get("init_from") and ckpt_path is None:  # a resumed run already holds its weights
         warm_start(model, hydra.utils.to_absolute_path(str(cfg.init_from)))
