@@ -21,6 +21,7 @@ from .atomic import save_png_atomic
 from .classifiers import Classifier, build_classifier, classifier_class_names
 from .engine import render
 from .images import grid, save_png
+from .maco import transparency_alpha
 from .methods import build_setup, options_node
 from .objectives import BatchObjective, Objective
 from .options import ConfigError, float_value, int_value, resolve_device
@@ -94,7 +95,7 @@ def validate_config(cfg: DictConfig, targets: bool = True) -> None:
                 _int_option(cfg, f"{node}.{key}", minimum)
         if OmegaConf.select(cfg, f"{node}.min_delta") is not None:
             _float_option(cfg, f"{node}.min_delta", 0.0)
-        if "lr" in (OmegaConf.select(cfg, f"{node}.optimizer") or {}):  # null too: the optimizer needs one
+        if OmegaConf.select(cfg, f"{node}.optimizer.lr") is not None:
             _float_option(cfg, f"{node}.optimizer.lr", 0.0)
     texts = target_list(cfg.target)
     if targets:
@@ -174,6 +175,7 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None, on_batch=Non
             **setup.render,
         )
         scores = measure(clf, chunk, res.images)
+        tmap = setup.param.transparency
         for i in range(len(chunk)):
             nonfinite = bool(res.nonfinite and res.nonfinite[i]) or not math.isfinite(scores[i]["activation"])
             minimizing = bool(res.minimizing and res.minimizing[i])
@@ -205,13 +207,16 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None, on_batch=Non
                 history=res.history[:, i].tolist(),
             )
             results.append(record.to_dict(memory=True))
+            if tmap is not None:  # MACO: the accumulated |gradient| w.r.t. the image, [3, H, W]
+                results[-1]["transparency_map"] = tmap[i].cpu()
         if on_batch is not None:
             on_batch(results)
     return results
 
 
 def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None, final: bool = True) -> Path:
-    """One PNG per target under images/, grid.png, frames/ (if any) and results.json (written
+    """One PNG per target under images/ (with MACO, also ``<name>_transparency.png``: the image
+    with its transparency map as alpha), grid.png, frames/ (if any) and results.json (written
     atomically: a reader sees the previous file or the whole new one).  A result saved before (its
     ``image`` is on disk) is not written again; ``final=False`` (a batch finished): only the new
     images and results.json, the grid and the page at the end."""
@@ -224,6 +229,10 @@ def save(results: list[dict], out_dir: str | Path, cfg: DictConfig | None = None
             continue
         name = result_name(k, r["target"])
         r["image"] = str(save_png(r["tensor"], out / "images" / f"{name}.png").relative_to(out))
+        if r.get("transparency_map") is not None:  # the image with its transparency as alpha
+            rgba = torch.cat([r["tensor"], transparency_alpha(r["transparency_map"])[None]])
+            path = save_png(rgba, out / "images" / f"{name}_transparency.png")
+            r["transparency"] = str(path.relative_to(out))
         if r.get("frames"):
             for j, f in enumerate(r["frames"]):
                 save_png(f, out / "frames" / name / f"{j:04d}.png")

@@ -124,10 +124,14 @@ def channels(layer: str, cs) -> Objective:
     )
 
 
-def _reduce(a: torch.Tensor, spatial: bool) -> torch.Tensor:
-    """[B, C, H, W] -> [B, C] (channel means) unless ``spatial``; flat layers pass through."""
+def _reduce(a: torch.Tensor, spatial: bool, rows: int) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C] (channel means) unless ``spatial``; flat layers pass through.  A
+    batch of K * ``rows`` images holds K views of each row (view k of row i at k * rows + i, e.g.
+    MACO's crops): their mean."""
     if a.dim() == 4 and not spatial:
-        return a.mean((2, 3))
+        a = a.mean((2, 3))
+    if a.shape[0] != rows:
+        a = a.reshape(-1, rows, *a.shape[1:]).mean(0)
     return a
 
 
@@ -139,7 +143,8 @@ class BatchObjective:
     [B] is the target part alone, read from the ReLU outputs (the reported
     activation).  Rows whose target part is <= 0 (a dead start: zero gradient)
     use the pre-activation for the target part until it becomes positive, when
-    ``revive=True``.
+    ``revive=True``.  Recorded activations of K * B images are K views of the B rows (MACO's
+    crops): a row's score is the mean over its views.
     """
 
     def __init__(self, objectives: list[Objective], lam: float = 0.0, revive: bool = True):
@@ -159,7 +164,7 @@ class BatchObjective:
             for t in obj.terms:
                 a = store[t.layer].post
                 spatial = t.index[0] == "neuron"
-                shape = _reduce(a, spatial).shape[1:]
+                shape = _reduce(a, spatial, a.shape[0]).shape[1:]
                 key = (t.layer, spatial)
                 w = weights.setdefault(key, torch.zeros(B, *shape, device=a.device, dtype=a.dtype))
                 kind = t.index[0]
@@ -199,14 +204,17 @@ class BatchObjective:
         if self._weights is None:
             self._build(store)
         target = live = None
+        B = len(self.objectives)
         for (name, spatial), w in self._weights.items():
             act = store[name]
-            post = (_reduce(act.post, spatial) * w).flatten(1).sum(1)
+            post = (_reduce(act.post, spatial, B) * w).flatten(1).sum(1)
             target = post if target is None else target + post
             if self.revive:
-                pre = (_reduce(act.pre, spatial) * w).flatten(1).sum(1) if act.pre is not act.post else post
+                pre = (
+                    (_reduce(act.pre, spatial, B) * w).flatten(1).sum(1) if act.pre is not act.post else post
+                )
                 live = pre if live is None else live + pre
         total = torch.where(target > 0, target, live) if self.revive else target
         if self._penalty is not None:
-            total = total - (store["head"].post * self._penalty).sum(1)
+            total = total - (_reduce(store["head"].post, False, B) * self._penalty).sum(1)
         return total, target

@@ -32,6 +32,8 @@ class Param:
     # seeded draws, the same for every row) and rewind the parameterization's random streams to
     # their start.  None: this parameterization has one start only.
     redraw: Callable[[int], None] | None = None
+    # MACO: the accumulated |d loss / d image| [B, 3, H, W], filled by the backward passes
+    transparency: torch.Tensor | None = None
 
 
 def _seeded(seed: int, device) -> torch.Generator:

@@ -140,6 +140,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px;width:240px;font-size:13px}
 .card img.main{width:224px;height:224px;image-rendering:auto;display:block}
 .card.bad{border-color:#c33;background:#fff4f4}
+.card.pair{width:464px}.card.pair img.main{display:inline-block;margin-right:8px}
 .status{font-weight:600}.status.ok{color:#2a2}.status.bad{color:#c33}
 ol{margin:.3em 0;padding-left:1.4em}table{border-collapse:collapse;font-size:13px}
 td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
@@ -150,9 +151,15 @@ details{margin-top:1.5em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-s
 def _card(r: dict, k: int) -> str:
     status = r.get("status", STATUS_OK)
     bad = status != STATUS_OK
-    parts = [f'<div class="card{" bad" if bad else ""}" id="t{k}">', f"<b>{esc(result_label(r))}</b>"]
+    pair = " pair" if r.get("image") and r.get("transparency") else ""
+    parts = [f'<div class="card{" bad" if bad else ""}{pair}" id="t{k}">', f"<b>{esc(result_label(r))}</b>"]
     if r.get("image"):
         parts.append(f'<img class="main" src="{esc(r["image"])}" alt="{esc(r.get("target"))}">')
+    if pair:  # MACO: beside the image, the image with its transparency map as alpha (the paper's display)
+        parts.append(
+            f'<img class="main" src="{esc(r["transparency"])}" alt="transparency map" '
+            'title="transparency: the accumulated |gradient| of the objective w.r.t. the image">'
+        )
     if r.get("gif"):
         parts.append(f'<a href="{esc(r["gif"])}">the optimization (GIF)</a>')
     line = f'<span class="status {"bad" if bad else "ok"}">{esc(status)}</span>'

@@ -25,6 +25,7 @@ without it.
 ``key``                     the atlas's file stem (atlas only)
 ``label``                   the target as people read it (``goldfish (class:1)``), the atlas's caption
 ``image`` / ``gif``         paths relative to the run directory (``gif`` only with frames)
+``transparency``            MACO only: path of the image with its transparency map as alpha
 ==========================  =================================================================
 
 A row of an older file may lack any of these and may hold others: it is read as it is and
@@ -134,7 +135,7 @@ def result_name(k: int, target: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # the record
 
-MEMORY_ONLY = ("tensor", "frames")  # in generate()'s results, never in results.json
+MEMORY_ONLY = ("tensor", "frames", "transparency_map")  # in generate()'s results, never in results.json
 _OPTIONAL = {"minimizing": False, "history": None, "key": None, "label": None, "image": None, "gif": None}
 
 

@@ -78,6 +78,46 @@ def rotate(degrees: Sequence[float], gen: torch.Generator) -> Transform:
     return fn
 
 
+def crops(
+    n: int, scale: Sequence[float], size: int, gen: torch.Generator, noise: float = 0.0, wrap: bool = False
+) -> Transform:
+    """``n`` random square crops of every image, each resized to ``size`` (bilinear), plus noise
+    N(0, noise) + U(-noise/2, noise/2) (MACO's robustness): [B, 3, H, W] -> [n * B, 3, size, size],
+    crop k of row i at k * B + i (the objective scores a row by the mean over its crops).  A crop's
+    side is a fraction of the image's drawn uniformly from ``scale`` = (low, high); its centre is
+    drawn from N(0.5, 0.15) per axis, kept inside the image, or with ``wrap`` (a periodic image,
+    e.g. made by an inverse FFT) anywhere in it, a crop past an edge continuing at the opposite
+    one.  ``gen`` lives on the images' device: nothing leaves it."""
+    lo, hi = float(scale[0]), float(scale[1])
+
+    def fn(x):
+        B, dev = x.shape[0], x.device
+        side = lo + (hi - lo) * torch.rand(n, 1, generator=gen, device=dev)
+        centre = 0.5 + 0.15 * torch.randn(n, 2, generator=gen, device=dev)
+        theta = torch.zeros(n, 2, 3, device=dev, dtype=x.dtype)
+        if wrap:  # the image padded circularly by half its side: it spans [-0.5, 1.5] of the original
+            centre = centre.clamp(0, 1)
+            x = F.pad(x, (x.shape[-1] // 2,) * 2 + (x.shape[-2] // 2,) * 2, mode="circular")
+            theta[:, 0, 0] = theta[:, 1, 1] = side[:, 0] * 0.5
+            theta[:, :, 2] = centre - 0.5
+        else:
+            centre = torch.minimum(torch.maximum(centre, side / 2), 1 - side / 2)
+            theta[:, 0, 0] = theta[:, 1, 1] = side[:, 0]
+            theta[:, :, 2] = 2 * centre - 1
+        grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+        out = F.grid_sample(
+            x.repeat(n, 1, 1, 1), grid.repeat_interleave(B, 0), mode="bilinear", align_corners=False
+        )
+        if noise > 0:
+            shape = (n, 1, 3, size, size)
+            eps = noise * torch.randn(shape, generator=gen, device=dev)
+            eps = eps + noise * (torch.rand(shape, generator=gen, device=dev) - 0.5)
+            out = (out.reshape(n, B, 3, size, size) + eps).reshape(n * B, 3, size, size)
+        return out
+
+    return fn
+
+
 def compose(transforms: Sequence[Transform]) -> Transform:
     def fn(x):
         for t in transforms:

@@ -48,6 +48,7 @@ def _method_overrides(name, images):
             "method.transforms.pad=2",
             "method.transforms.jitter=2",
         ],
+        "maco": ["method.size=32", "method.steps=25", "method.crops=2", "method.lr=0.2"],
         "deepdream": [
             f"method.image={a}",
             "method.layer=relu2",
@@ -72,6 +73,7 @@ METHODS = [
     "multiscale",
     "tv_lp",
     "fourier",
+    "maco",
     "deepdream",
     "class_dream",
     "inversion",
@@ -107,7 +109,7 @@ def test_a_method_with_its_own_objective_is_not_judged_by_the_command_line_targe
     assert r["activation"] == 0 and r["status"] == "ok"
 
 
-@pytest.mark.parametrize("name", ["pixel", "fourier", "multiscale"])
+@pytest.mark.parametrize("name", ["pixel", "fourier", "maco", "multiscale"])
 def test_batch_equals_one_by_one(name, images):
     targets = ["channel:relu2:3", "class:2"]
     ov = _method_overrides(name, images)

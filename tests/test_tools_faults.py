@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, Counting, atlas_cfg, compose_cfg
+from conftest import ROOT, Counting, compose_cfg
 from PIL import Image
 
 from genviz import atlas as A
@@ -24,6 +24,21 @@ from genviz.classifiers import build_classifier
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+def atlas_cfg(tmp_path, *overrides):
+    return compose_cfg(
+        "atlas",
+        [
+            "classifier=tiny",
+            "generator=tiny",
+            "generator.steps=2",
+            "progress=false",
+            f"out_dir={tmp_path / 'atlas'}",
+            "cell=32",
+            *overrides,
+        ],
+    )
 
 
 def tiny_refs(tmp_path):

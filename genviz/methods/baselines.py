@@ -2,7 +2,8 @@
 
 pixel and pixel_regularized (plain and regularized gradient ascent on the pixels), multiscale
 (a small image upscaled in rounds), tv_lp (total variation and Lp priors with jitter, after
-Mahendran & Vedaldi), fourier (Lucid's parameterization), deepdream, class_dream, inversion and
+Mahendran & Vedaldi), fourier (Lucid's parameterization), maco (a fixed magnitude spectrum, an
+optimized phase, after Fel et al.), deepdream, class_dream, inversion and
 style.  Each reads its options from ``cfg.method`` (conf/method/<name>.yaml); the targets come
 from ``target=`` as for the generator prior.  Methods that start from an image read
 ``method.image`` (or ``method.content`` / ``method.style``).
@@ -22,6 +23,8 @@ from .. import transforms as T
 from ..classifiers import Classifier
 from ..fourier import fourier_param
 from ..images import load_image
+from ..maco import load_magnitude, maco_param
+from ..options import ConfigError, int_value
 from ..pixel import pixel_param
 from .registry import Setup, register_method, render_options, transform_generator
 from .scorers import Inversion, LayerL2, Style, features
@@ -174,6 +177,36 @@ def fourier(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
         decorrelated=bool(f.get("decorrelate", True)),
     )
     return Setup(param, instantiate(m.optimizer), _render(m, transforms=_transforms(cfg, device)))
+
+
+def _fraction_range(m: DictConfig, key: str) -> tuple[float, float]:
+    value = m.get(key)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"method.{key}={value!r}: must be two numbers [low, high]") from None
+    if not 0 < lo <= hi <= 1:
+        raise ConfigError(f"method.{key}=[{lo:g}, {hi:g}]: must satisfy 0 < low <= high <= 1")
+    return lo, hi
+
+
+@register_method("maco")
+def maco(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
+    """Fel et al. 2023: a fixed magnitude spectrum (real photos'), an optimized phase; ``crops``
+    random crops per step (side a fraction in ``crop_scale`` of the image's) resized to the
+    classifier's input, with noise; NAdam.  The run also saves each image's transparency map."""
+    m = cfg.method
+    size = int_value("method.size", m.get("size") or clf.input_size, 8)
+    crops = int_value("method.crops", m.get("crops"), 1)
+    noise = float(m.get("noise") or 0.0)
+    std = float(m.get("phase_std", 1.0))
+    if not noise >= 0 or not std > 0:
+        raise ConfigError(f"method.noise={noise} must be >= 0 and method.phase_std={std} > 0")
+    scale = _fraction_range(m, "crop_scale")
+    param = maco_param(n, size, load_magnitude(m.get("magnitude"), size), cfg.seed, device, std)
+    gen = transform_generator(cfg, device=device)
+    views = [T.crops(crops, scale, clf.input_size, gen, noise, wrap=bool(m.get("crop_wrap", True)))]
+    return Setup(param, instantiate(m.optimizer), _render(m, transforms=views))
 
 
 def _dream(cfg: DictConfig, clf: Classifier, n: int, device, layer: str | None) -> Setup:

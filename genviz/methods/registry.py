@@ -84,8 +84,9 @@ def with_steps(cfg: DictConfig, steps) -> DictConfig:
     return cfg
 
 
-def transform_generator(cfg: DictConfig, offset: int = 1) -> torch.Generator:
-    """The seeded CPU generator of a run's random transforms (shared by the batch rows)."""
-    g = torch.Generator(device="cpu")
+def transform_generator(cfg: DictConfig, offset: int = 1, device="cpu") -> torch.Generator:
+    """The seeded generator of a run's random transforms (shared by the batch rows); on the CPU
+    unless the transforms draw on the images' ``device``."""
+    g = torch.Generator(device=device)
     g.manual_seed(int(cfg.seed) + offset)
     return g
