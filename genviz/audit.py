@@ -113,14 +113,18 @@ def _folder(key: str, value) -> None:
         raise ReferenceFolderError(f"{key}={value}: no such folder ({str(e).splitlines()[0]})") from None
 
 
+MAX_THUMB = 2048  # px: a thumbnail (thumb=60000 ran out of memory once the images were generated)
+
+
 def check_audit_config(cfg: DictConfig) -> tuple[dict[str, DictConfig], str | None]:
     """Everything that can be checked before any heavy work (and before the classifier loads):
     the class list, the numbers, the reference and data folders, the checkpoint (loaded, so a
     garbage file fails here, not after the embedding) and a writable ``out_dir``. Returns
     :func:`generator_configs`' configs; one error naming the key otherwise."""
     class_list(cfg.classes)
-    for key, minimum in (("real_examples", 0), ("top_other", 0), ("nearest", 0), ("thumb", 1)):
+    for key, minimum in (("real_examples", 0), ("top_other", 0), ("nearest", 0)):
         int_value(key, cfg.get(key), minimum)
+    int_value("thumb", cfg.get("thumb"), 1, maximum=MAX_THUMB)
     int_value("steps", cfg.get("steps"), 1, none_ok=True)
     _folder("reference_dir", cfg.get("reference_dir"))
     if cfg.get("data_dir"):

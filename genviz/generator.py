@@ -311,7 +311,10 @@ def code_stats(sd: dict, n: int, path: str) -> dict | None:
     if isinstance(count, torch.Tensor) and count.numel() == 1:
         count = count.item()
     if isinstance(count, bool) or not isinstance(count, int | float) or not count >= 0:
-        raise CheckpointError(f"{path}: code_count must be a count (a number >= 0), got {str(count)[:60]}")
+        shown = (
+            f"a tensor of shape {tuple(count.shape)}" if isinstance(count, torch.Tensor) else repr(count)[:60]
+        )
+        raise CheckpointError(f"{path}: code_count must be a count (a number >= 0), got {shown}")
     if count == 0:
         return None
     stats = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import regular_file
 from .runs import STATUS_OK, RunFileError, finite_number, read_results, result_ok
 
 SORT_KEYS = {"prob": True, "activation": True, "rank": False}  # key -> larger is better
@@ -34,6 +35,26 @@ def _mean(values) -> float:
     return statistics.fmean(vals) if vals else float("nan")
 
 
+def read_overrides(path: Path) -> dict[str, str]:
+    """A job's ``.hydra/overrides.yaml`` as {key: value}; missing: {}; not a regular file, not
+    YAML or not a list of ``key=value`` strings: {} with a warning naming it (the run is listed
+    without its overrides)."""
+    if not path.exists():
+        return {}
+    try:
+        overrides = yaml.safe_load(regular_file(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        print(
+            f"warning: ignoring {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            file=sys.stderr,
+        )
+        return {}
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        print(f"warning: ignoring {path}: not a list of key=value strings", file=sys.stderr)
+        return {}
+    return dict(o.split("=", 1) for o in overrides if "=" in o)
+
+
 def load_runs(sweep_dir: str | Path) -> list[dict]:
     """One dict per finished job: its directory, overrides and mean scores."""
     root = Path(sweep_dir)
@@ -49,15 +70,13 @@ def load_runs(sweep_dir: str | Path) -> list[dict]:
             continue
         if not rows:
             continue
-        ov_file = job / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(ov_file.read_text()) if ov_file.exists() else []
         probs = [r.prob for r in rows if r.prob is not None]
         ranks = [r.rank for r in rows if r.rank is not None]
         acts = [r.activation for r in rows]
         runs.append(
             {
                 "dir": str(job.relative_to(root)) if job != root else ".",
-                "overrides": dict(o.split("=", 1) for o in overrides if "=" in o),
+                "overrides": read_overrides(job / ".hydra" / "overrides.yaml"),
                 "n": len(rows),
                 "prob": _mean(probs),
                 "rank": _mean(ranks),

@@ -39,6 +39,13 @@ def _int(s: str, what: str, target: str) -> int:
 MAX_CHANNELS = 1 << 16  # more channels than any layer has: a range past it is refused before expanding
 
 
+def _channel(s: str, target: str) -> int:
+    c = _int(s, "channel", target)
+    if c >= MAX_CHANNELS:
+        raise TargetError(f"target {target!r}: channel {c} is out of range (at most {MAX_CHANNELS})")
+    return c
+
+
 def _channel_list(s: str, target: str) -> list[int]:
     """``0,5,9`` / ``0-15`` -> channel indices; a range is checked before it is expanded (a typo
     such as ``0-99999999999`` is one error, not a list of a hundred billion)."""
@@ -55,11 +62,7 @@ def _channel_list(s: str, target: str) -> list[int]:
                 )
             out.extend(range(a, b + 1))
         else:
-            out.append(_int(part.strip(), "channel", target))
-            if out[-1] >= MAX_CHANNELS:
-                raise TargetError(
-                    f"target {target!r}: channel {out[-1]} is out of range (at most {MAX_CHANNELS})"
-                )
+            out.append(_channel(part.strip(), target))
     if not out:
         raise TargetError(f"target {target!r}: empty channel list")
     return out
@@ -134,7 +137,7 @@ def _parse_term(term: str, clf: Classifier, full: str) -> O.Objective:
         if kind == "channel":
             if len(parts) != 2:
                 raise TargetError(f"target {full!r}: write channel:LAYER:INDEX")
-            obj = O.channel(layer, _int(parts[1], "channel", full))
+            obj = O.channel(layer, _channel(parts[1], full))
         elif kind == "channels":
             if len(parts) != 2:
                 raise TargetError(f"target {full!r}: write channels:LAYER:0,5,9 or channels:LAYER:0-15")
@@ -143,7 +146,7 @@ def _parse_term(term: str, clf: Classifier, full: str) -> O.Objective:
             if len(parts) not in (2, 4):
                 raise TargetError(f"target {full!r}: write neuron:LAYER:C or neuron:LAYER:C:Y:X")
             pos = [_int(p, "position", full) for p in parts[2:]] or [None, None]
-            obj = O.neuron(layer, _int(parts[1], "channel", full), *pos)
+            obj = O.neuron(layer, _channel(parts[1], full), *pos)
     return obj * weight if weight != 1.0 else obj
 
 

@@ -57,6 +57,22 @@ def make_images(folder: Path, n: int = 16, size: int = 24) -> Path:
     return folder
 
 
+def atlas_cfg(tmp_path: Path, *overrides: str):
+    """The atlas config on the tiny classifier and generator (2 steps), out_dir ``tmp_path/atlas``."""
+    return compose_cfg(
+        "atlas",
+        [
+            "classifier=tiny",
+            "generator=tiny",
+            "generator.steps=2",
+            "progress=false",
+            f"out_dir={tmp_path / 'atlas'}",
+            "cell=32",
+            *overrides,
+        ],
+    )
+
+
 def tiny_cfg(tmp_path: Path, *overrides: str):
     """The train_dae config with TINY_DAE on 16 images in ``tmp_path/images``, run dir ``tmp_path/run``."""
     images = tmp_path / "images"

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import atlas_cfg
 from PIL import Image
 
 from genviz import atlas as A
@@ -111,11 +111,7 @@ def test_fifo_results_json_and_entry_are_refused(tmp_path):
 
 
 def test_atlas_with_a_fifo_image_renders_it_again(tmp_path):
-    cfg = compose_cfg(
-        "atlas",
-        ["classifier=tiny", "generator=tiny", "generator.steps=2", "progress=false",
-         f"out_dir={tmp_path / 'atlas'}", "cell=32", "classes=0:2"],
-    )  # fmt: skip
+    cfg = atlas_cfg(tmp_path, "classes=0:2")
     out = tmp_path / "atlas"
     A.run_atlas(cfg)
     os.unlink(out / "images" / "class_0001.png")
@@ -140,22 +136,12 @@ def test_page_escapes_every_field(tmp_path):
 
 
 def test_atlas_entry_with_markup_in_rank_never_reaches_the_page(tmp_path):
-    cfg = compose_cfg(
-        "atlas",
-        ["classifier=tiny", "generator=tiny", "generator.steps=2", "progress=false",
-         f"out_dir={tmp_path / 'atlas'}", "cell=32", "classes=0:1"],
-    )  # fmt: skip
-    A.run_atlas(cfg)
+    A.run_atlas(atlas_cfg(tmp_path, "classes=0:1"))
     entry = tmp_path / "atlas" / "entries" / "class_0000.json"
     data = json.loads(entry.read_text())
     data["rank"] = "<script>alert(1)</script>"
     entry.write_text(json.dumps(data))
-    with_sheets_only = compose_cfg(
-        "atlas",
-        ["classifier=tiny", "generator=tiny", "progress=false", f"out_dir={tmp_path / 'atlas'}",
-         "cell=32", "classes=0:1", "sheets_only=true"],
-    )  # fmt: skip
-    A.run_atlas(with_sheets_only)
+    A.run_atlas(atlas_cfg(tmp_path, "classes=0:1", "sheets_only=true"))
     assert "<script>" not in (tmp_path / "atlas" / "index.html").read_text()
 
 
@@ -284,3 +270,20 @@ def test_checkpoint_code_statistics_good_or_absent(tmp_path):
     )
     stats = decoder_from_checkpoint(path).code_stats
     assert stats["mean"].shape == (n,) and float(stats["std"].sum()) == n
+
+
+@pytest.mark.parametrize("kind", ["fifo", "garbage", "mapping"])
+def test_sweep_lists_a_run_whose_overrides_file_is_hostile(tmp_path, kind, capsys):
+    from genviz.sweep import load_runs
+
+    job = tmp_path / "sweep" / "0"
+    write_results(job / "results.json", [row()])
+    overrides = job / ".hydra" / "overrides.yaml"
+    if kind == "fifo":
+        _fifo(overrides)
+    else:
+        overrides.parent.mkdir(parents=True)
+        overrides.write_text("lam: [0.5" if kind == "garbage" else "lam: 0.5\n")
+    (run,) = _in_thread(lambda: load_runs(tmp_path / "sweep"))
+    assert run["overrides"] == {} and run["n"] == 1
+    assert "overrides.yaml" in capsys.readouterr().err

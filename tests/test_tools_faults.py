@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, Counting, compose_cfg
+from conftest import ROOT, Counting, atlas_cfg, compose_cfg
 from PIL import Image
 
 from genviz import atlas as A
@@ -24,21 +24,6 @@ from genviz.classifiers import build_classifier
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def atlas_cfg(tmp_path, *overrides):
-    return compose_cfg(
-        "atlas",
-        [
-            "classifier=tiny",
-            "generator=tiny",
-            "generator.steps=2",
-            "progress=false",
-            f"out_dir={tmp_path / 'atlas'}",
-            "cell=32",
-            *overrides,
-        ],
-    )
 
 
 def tiny_refs(tmp_path):
@@ -258,7 +243,9 @@ def test_evaluate_bad_numbers_name_the_key(tmp_path):
 # 4. audit: paths and config checked before embedding the reference set
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "directory", "reference_dir", "data_dir", "thumb"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "garbage", "directory", "reference_dir", "data_dir", "thumb", "thumb_huge"]
+)
 def test_audit_checks_paths_before_heavy_work(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(AU, "reference_embeddings", never)
     monkeypatch.setattr(R, "reference_embeddings", never)
@@ -273,6 +260,7 @@ def test_audit_checks_paths_before_heavy_work(tmp_path, monkeypatch, kind):
         "reference_dir": (f"reference_dir={tmp_path / 'nope'}", "reference_dir="),
         "data_dir": (f"data_dir={tmp_path / 'nope'}", "data_dir="),
         "thumb": ("thumb=0", "thumb="),
+        "thumb_huge": ("thumb=60000", "thumb=60000: must be at most"),  # ran out of memory after the work
     }[kind]
     with pytest.raises((ValueError, FileNotFoundError)) as e:
         AU.run_audit(audit_cfg(tmp_path, override), generate_fn=never)

@@ -123,6 +123,19 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+class SigintTwiceAt(SignalAt):
+    """Ctrl-C twice at the end of training step ``step`` (the second: stop at once)."""
+
+    def __init__(self, step: int):
+        super().__init__(step, int(signal.SIGINT))
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 class SlurmRequeueThenKillAt(pl.Callback):
     """At ``step``: what Lightning does on SLURM's SIGUSR1 (hpc_ckpt_*.ckpt, then requeue),
     then a SIGKILL-like death."""
@@ -165,6 +178,15 @@ def test_train_raises_training_interrupted(tmp_path):
     with pytest.raises(TrainingInterrupted) as exc:
         train(cfg)
     assert exc.value.signum == signal.SIGINT and _step(_ckpts(tmp_path) / "last.ckpt") == 2
+
+
+def test_second_ctrl_c_stops_at_once_in_one_line(tmp_path, capsys):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=9", *_as_callback("SigintTwiceAt", step=2))
+    with pytest.raises(SystemExit) as exc:
+        run(cfg)
+    assert exc.value.code == 128 + signal.SIGINT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "second Ctrl-C" in err[0] and "Traceback" not in err[0], err
 
 
 def test_slurm_requeue_checkpoint_is_found_by_ckpt_path_last(tmp_path, monkeypatch):

@@ -296,6 +296,10 @@ def train(cfg: DictConfig) -> dict:
             "resume with ckpt_path=last",
             signum,
         ) from None
+    except SystemExit:  # Lightning's answer to a KeyboardInterrupt (the second Ctrl-C): exit 1
+        if not any(getattr(c, "received_signal", None) for c in callbacks):
+            raise
+        raise KeyboardInterrupt from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     rank_zero_info(f"run dir: {output_dir}")
     for cb in callbacks:
@@ -328,4 +332,10 @@ def run(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as e:
         print(f"train_dae: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, one line (not chained tracebacks)
+        print(
+            "train_dae: stopped at once by a second Ctrl-C; ckpt_path=last resumes from the last checkpoint",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGINT)
     return metrics.get("val/loss")  # the value a Hydra sweeper would minimize
