@@ -152,3 +152,15 @@ def test_a_full_disk_in_training_is_one_line(tmp_path, monkeypatch, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err and ".ckpt" in err, err
+
+
+def test_unwritable_sweep_dir_is_one_line_before_any_job(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    cfg = compose_cfg(
+        "visualize", [*TINY, f"hydra.sweep.dir={tmp_path / 'a_file' / 'sweep'}"], return_hydra_config=True
+    )
+    with pytest.raises(SystemExit) as e:
+        ClaimRunDir().on_multirun_start(cfg)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: hydra.sweep.dir=") and "is a file" in err and len(err.splitlines()) == 1

@@ -287,3 +287,25 @@ def test_sweep_lists_a_run_whose_overrides_file_is_hostile(tmp_path, kind, capsy
     (run,) = _in_thread(lambda: load_runs(tmp_path / "sweep"))
     assert run["overrides"] == {} and run["n"] == 1
     assert "overrides.yaml" in capsys.readouterr().err
+
+
+def test_evaluate_read_only_run_dir_is_one_error_before_scoring(tmp_path, monkeypatch):
+    import tempfile
+
+    run = tmp_path / "run"
+    (run / "images").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(run / "images" / "a.png")
+    write_results(run / "results.json", [row()], {"classifier": "tiny"})
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied", str(run))
+
+    def never(*a, **k):
+        raise AssertionError("scoring started before the run directory was checked")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # as root, chmod does not stop writes
+    monkeypatch.setattr(E, "build_classifier", never)
+    with pytest.raises(ValueError, match=r"run_dir=.*Permission denied") as e:
+        E.evaluate_run(run, evaluators=["tiny"], reference_dir=tmp_path)
+    one_line = str(e.value)
+    assert "\n" not in one_line
