@@ -2,8 +2,10 @@
 kind, generated at random, each give the right result or one error line naming the key or the
 file -- never another exception (a traceback), a hang or a silently wrong value."""
 
+import atexit
 import json
 import math
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +27,8 @@ from genviz.runs import ROW_FIELDS, RunFileError, read_entry, read_results, writ
 from genviz.targets import check_targets, parse_targets
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-WORK = Path(tempfile.mkdtemp(prefix="genviz-fuzz-"))
+WORK = Path(tempfile.mkdtemp(prefix="genviz-fuzz-"))  # hypothesis runs many examples per test:
+atexit.register(shutil.rmtree, WORK, True)  # one scratch folder, not pytest's tmp_path per test
 
 
 @lru_cache(maxsize=1)
