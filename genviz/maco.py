@@ -31,6 +31,10 @@ from .params import Param
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 SIZE = 224  # the side of the shipped spectrum
 EPS = 0.01  # photos' pixels are clamped to [EPS, 1 - EPS] before the logit
+# the standard deviation of the standardized phase: pi, not the reference's 1 (phases ~ N(0, 1)
+# have E[cos] = exp(-1/2), so every frequency adds up in phase at the origin: a white blob at
+# the image's corners, one point of the periodic image; with pi, E[cos] = exp(-pi^2 / 2) < 0.01)
+PHASE_SPREAD = torch.pi
 
 
 def shipped_path(size: int = SIZE) -> Path:
@@ -170,7 +174,7 @@ def signal(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     ``rfft2`` is ``magnitude * exp(i * phase)``, so its amplitude spectrum is the magnitude."""
     h = w = phase.shape[-2]  # square images
     p = phase - phase.mean((1, 2, 3), keepdim=True)
-    p = p / (p.std((1, 2, 3), keepdim=True) + 1e-5)
+    p = p * (PHASE_SPREAD / (p.std((1, 2, 3), keepdim=True) + 1e-5))
     p = symmetrize(p, w, -1.0)
     return torch.fft.irfft2(torch.complex(magnitude * p.cos(), magnitude * p.sin()), s=(h, w), norm="ortho")
 

@@ -66,6 +66,17 @@ def test_resizing_keeps_the_mean_colour_and_the_contrast():
     assert 0.1 < stats[0][1] < 0.35  # a photo's RMS contrast is about 0.2
 
 
+def test_a_random_start_has_no_blob_at_the_origin():
+    """Phases standardized to a spread of 1 add up in phase at the origin (the image's corners,
+    one point of the periodic image): the corner pixels were white (0.97)."""
+    param = maco_param(32, 64, load_magnitude(size=64), seed=0)
+    with torch.no_grad():
+        param.params[0].copy_(torch.randn_like(param.params[0]))  # 32 random phases
+        img = torch.roll(param.image_fn(), (4, 4), (2, 3))  # the origin's 8 x 8 neighbourhood at 0:8
+    corner, whole = img[..., :8, :8].mean(), img.mean()
+    assert abs(corner - whole) < 0.08, (corner, whole)
+
+
 def test_periodic_component_removes_the_border_jump():
     x = torch.linspace(0, 1, 16).expand(1, 1, 16, 16)  # a ramp: one big jump across the borders
     p = periodic(x)
