@@ -95,7 +95,7 @@ def validate_config(cfg: DictConfig, targets: bool = True) -> None:
                 _int_option(cfg, f"{node}.{key}", minimum)
         if OmegaConf.select(cfg, f"{node}.min_delta") is not None:
             _float_option(cfg, f"{node}.min_delta", 0.0)
-        if OmegaConf.select(cfg, f"{node}.optimizer.lr") is not None:
+        if "lr" in (OmegaConf.select(cfg, f"{node}.optimizer") or {}):  # null too: the optimizer needs one
             _float_option(cfg, f"{node}.optimizer.lr", 0.0)
     texts = target_list(cfg.target)
     if targets:
