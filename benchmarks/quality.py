@@ -18,7 +18,9 @@ Methods (skipped with a note when their config or checkpoint is missing):
   pixel_regularized  method=pixel_regularized
   fourier            method=fourier
 
-Target classifier efficientnet_lite0, evaluator efficientnet_lite1 (not the one optimized).
+Target classifier efficientnet_lite0; evaluators efficientnet_lite1 and efficientnet_lite2 (not the
+one optimized; --evaluator takes a comma-separated list), each with the realism figures of
+genviz/realism.py: KID to real photos of the same classes, colourfulness and RMS contrast.
 Prints a table and writes benchmarks/results/quality.md with the exact command; the images
 of each method go to outputs/benchmarks/quality/<method>/ (evaluate.py works on them).
 """
@@ -44,6 +46,7 @@ from genviz.classifiers import build_classifier  # noqa: E402
 from genviz.evaluation import score, summarize  # noqa: E402
 from genviz.generator import SHIPPED_NAMES  # noqa: E402
 from genviz.methods import with_steps  # noqa: E402
+from genviz.realism import REALISM_SIZE, realism, realism_references, reference_figures  # noqa: E402
 from genviz.references import load_reference, reference_embeddings  # noqa: E402
 
 # 24 ImageNet classes spread over the hierarchy, ordered so that any prefix stays varied:
@@ -124,12 +127,19 @@ def compose_run(
         )
 
 
-def scored_row(evaluator, refs, idx, results, wall: float) -> dict:
-    """The benchmark's figures for one method's results (dicts with tensor, prob, status)."""
+def scored_row(evaluator, refs, idx, results, wall: float, real=None) -> dict:
+    """The benchmark's figures for one method's results (dicts with tensor, prob, status);
+    ``real``: :func:`genviz.realism.reference_figures` of the classes' photos (realism columns)."""
     images = torch.stack([r["tensor"] for r in results])
     scored = score(evaluator, images, [[i] for i in idx], refs)
+    looks = {}
+    if real is not None:
+        small = torch.nn.functional.interpolate(images, size=REALISM_SIZE, mode="bicubic", antialias=True)
+        looks = realism(evaluator, small.clamp(0, 1), real)
     return {
+        "evaluator": evaluator.name,
         **summarize(scored),
+        **looks,
         "own_prob": sum(r["prob"] for r in results) / len(results),
         "dead": sum(r["status"] != "ok" for r in results),
         "s_per_image": wall / len(results),
@@ -164,7 +174,11 @@ def main(argv=None) -> int:
         "--methods", default="dae,dae_fast,untrained,untrained_fast,pixel,pixel_regularized,fourier"
     )
     ap.add_argument("--classifier", default="efficientnet_lite0")
-    ap.add_argument("--evaluator", default="efficientnet_lite1")
+    ap.add_argument(
+        "--evaluator",
+        default="efficientnet_lite1,efficientnet_lite2",
+        help="comma-separated: each scores the same images",
+    )
     ap.add_argument("--checkpoint", default=DEFAULT_CKPT)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
@@ -191,12 +205,20 @@ def main(argv=None) -> int:
         ap.error(f"unknown method(s) {unknown}; choose from {list(table)}")
 
     clf = build_classifier(args.classifier)
-    evaluator = build_classifier(args.evaluator)
-    ref = load_reference(args.reference_dir, evaluator.classes)
-    refs = reference_embeddings(evaluator, ref)
-    idx = [clf.classes.resolve(c) for c in classes]
-
     rows, notes = [], []
+    evaluators = [build_classifier(e.strip()) for e in args.evaluator.split(",") if e.strip()]
+    ref = load_reference(args.reference_dir, evaluators[0].classes)
+    refs = [reference_embeddings(e, ref) for e in evaluators]
+    idx = [clf.classes.resolve(c) for c in classes]
+    real_ref = realism_references(idx)
+    real = [reference_figures(e, real_ref) for e in evaluators]
+    photos = (
+        f"Real photos for the realism columns: {real_ref.note}; at {REALISM_SIZE} px their colourfulness "
+        f"median is {real[0]['colourfulness'].median():.1f} and their RMS contrast median "
+        f"{real[0]['contrast'].median():.3f}."
+    )
+    print(photos, flush=True)
+
     for name in wanted:
         overrides, missing = table[name]
         if missing:
@@ -219,30 +241,33 @@ def main(argv=None) -> int:
         results = generate(cfg, classifier=clf)
         wall = time.perf_counter() - t0
         save(results, cfg.out_dir, cfg)
-        rows.append({"method": name, "steps": steps, **scored_row(evaluator, refs, idx, results, wall)})
-        print(fmt_row(rows[-1]), flush=True)
+        for e, r, fig in zip(evaluators, refs, real):
+            rows.append({"method": name, "steps": steps, **scored_row(e, r, idx, results, wall, fig)})
+            print(fmt_row(rows[-1]), flush=True)
 
     command = "python benchmarks/quality.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    write_md(Path(args.out), rows, notes, args, classes, command)
+    write_md(Path(args.out), rows, notes, args, classes, command, photos)
     print("\n" + header() + "\n" + "\n".join(fmt_row(r) for r in rows))
     print(f"\nwrote {args.out}")
     return 0
 
 
 def header() -> str:
-    cols = ["method", "steps", "n", "top-1", "top-5", "mean prob", "plaus. median", "plaus. mean",
-            "plaus. =1", "own prob", "dead", "s/image"]  # fmt: skip
+    cols = ["method", "evaluator", "steps", "n", "top-1", "top-5", "mean prob", "plaus. median", "plaus. mean",
+            "plaus. =1", "KID x1000", "colourful.", "contrast", "own prob", "dead", "s/image"]  # fmt: skip
     return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
 
 
 def fmt_row(r) -> str:
-    vals = [r["method"], r["steps"], r["n"], fmt(r["top1"], 2), fmt(r["top5"], 2), fmt(r["prob"]),
-            fmt(r["plausibility_median"], 0), fmt(r["plausibility_mean"], 1), fmt(r["plausibility_top1"], 2),
+    kid = "" if "kid_x1000" not in r else f"{fmt(r['kid_x1000'], 1)} ± {fmt(r['kid_se_x1000'], 1)}"
+    vals = [r["method"], r.get("evaluator", ""), r["steps"], r["n"], fmt(r["top1"], 2), fmt(r["top5"], 2),
+            fmt(r["prob"]), fmt(r["plausibility_median"], 0), fmt(r["plausibility_mean"], 1),
+            fmt(r["plausibility_top1"], 2), kid, fmt(r.get("colourfulness"), 1), fmt(r.get("contrast"), 3),
             fmt(r["own_prob"]), r["dead"], fmt(r["s_per_image"], 1)]  # fmt: skip
     return "| " + " | ".join(str(v) for v in vals) + " |"
 
 
-def write_md(path: Path, rows, notes, args, classes, command) -> None:
+def write_md(path: Path, rows, notes, args, classes, command, photos: str = "") -> None:
     reduced = len(classes) < len(CLASSES) or args.steps is not None
     label = (
         f"**Reduced run** ({len(classes)}/{len(CLASSES)} classes"
@@ -266,12 +291,17 @@ def write_md(path: Path, rows, notes, args, classes, command) -> None:
         label,
         "",
         f"Images generated for `{args.classifier}` (seed {args.seed}, batches of {args.batch_size}), "
-        f"scored by the independent evaluator `{args.evaluator}`. top-1 / top-5: rate of the intended "
+        f"scored by the independent evaluator(s) `{args.evaluator}`. top-1 / top-5: rate of the intended "
         "class among the evaluator's first 1 / 5 guesses; mean prob: its mean softmax probability; "
         "plausibility: rank (1-1000, 1 = best) of the class's real image among the 1000 reference "
         "images (imagenet-val-1k) by cosine similarity in the evaluator's penultimate embedding "
         "(median, mean, rate of rank 1); own prob: the generating classifier's probability; dead: images "
-        "whose status is not ok (the target not active on the final image, or not finite); s/image: wall time per image (batched) on this machine.",
+        "whose status is not ok (the target not active on the final image, or not finite); s/image: wall time per image (batched) on this machine. "
+        f"Realism, at {REALISM_SIZE} px: KID x 1000 (± its spread over 100 subsets) to real photos of the same "
+        "classes in the evaluator's pooled features; colourfulness (Hasler & Süsstrunk) and RMS contrast "
+        "medians.",
+        "",
+        photos,
         "",
         f"Classes: {', '.join(classes)}.",
         "",
@@ -284,7 +314,7 @@ def write_md(path: Path, rows, notes, args, classes, command) -> None:
             "Per class: the evaluator's rank of the intended class (1 = its top-1 guess) / the "
             "plausibility rank of the class's real image (1-1000).",
             "",
-            "| class | " + " | ".join(r["method"] for r in rows) + " |",
+            "| class | " + " | ".join(f"{r['method']} ({r.get('evaluator', '')})" for r in rows) + " |",
             "|---|" + "---|" * len(rows),
             *[
                 f"| {c} | "

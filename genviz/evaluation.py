@@ -15,7 +15,10 @@ For every image and every evaluator classifier (not the one that generated it):
   folder, batched, and cached to a file (:mod:`genviz.references`).
 
 ``evaluate_run(run_dir, ...)`` reads a visualize run (``results.json`` + PNGs)
-and writes ``evaluation.csv`` and ``evaluation.md`` into it.
+and writes ``evaluation.csv`` and ``evaluation.md`` into it.  Its summary also carries the
+realism figures of :mod:`genviz.realism` per evaluator: KID to real photos of the run's classes
+(± its spread over subsets), and the colourfulness and RMS contrast medians of the run's images
+and of those photos, all compared at :data:`~genviz.realism.REALISM_SIZE` px.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import statistics
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from .atomic import write_bytes_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
 from .options import check_writable_dir, int_value
+from .realism import REALISM_SIZE, realism, realism_references, reference_figures
 from .references import ReferenceEmbeddings, load_images, load_reference, reference_embeddings
 from .runs import STATUS_NAN, TargetResult, check_class_range, read_results, result_ok, result_status
 from .scoring import nearest as nearest_refs
@@ -159,6 +164,12 @@ SUMMARY_COLUMNS = [
     "plausibility_median",
     "plausibility_mean",
     "plausibility_top1",
+    "kid_x1000",
+    "kid_se_x1000",
+    "colourfulness",
+    "ref_colourfulness",
+    "contrast",
+    "ref_contrast",
     "not_ok",
 ]
 
@@ -172,10 +183,15 @@ def evaluate_run(
     cache_dir=None,
     use_cache: bool = True,
     nearest: int = 3,
+    realism_dir=None,
 ) -> tuple[list[dict], list[dict]]:
     """Score every ``status: ok`` image of a visualize run; write evaluation.csv / .md.
     A row with a non-finite activation or probability is never scored, whatever its status
     (it counts in ``not_ok``).
+
+    ``realism_dir``: folders of real photos for the realism figures (default: the shared
+    tiny-imagenet, nips17-dev and imagenet-val-1k; their photos of the run's classes, else all of
+    imagenet-val-1k).
 
     Returns (rows, summaries): one row per image and evaluator, one summary per evaluator."""
     run_dir = Path(run_dir)
@@ -199,6 +215,9 @@ def evaluate_run(
     generator = config.get("classifier", {})
     generator = generator.get("name", generator) if isinstance(generator, dict) else generator
     ref = None
+    run_classes = sorted({c for r in results for c in r.classes})
+    realism_ref = realism_references(run_classes, realism_dir, within=reference_classes)
+    small = F.interpolate(images, size=REALISM_SIZE, mode="bicubic", antialias=True).clamp(0, 1)
     rows, summaries = [], []
     for name in evaluators:
         clf = build_classifier(name) if isinstance(name, str) else name
@@ -219,19 +238,21 @@ def evaluate_run(
                     **s,
                 }
             )
+        figures = reference_figures(clf, realism_ref, REALISM_SIZE, batch_size, cache_dir, use_cache)
         summaries.append(
             {
                 "evaluator": clf.name,
                 **summarize(scored),
+                **realism(clf, small, figures, batch_size),
                 "not_ok": excluded,
                 "skipped_references": len(refs.skipped),
             }
         )
-    write_reports(run_dir, rows, summaries, config, reference=ref)
+    write_reports(run_dir, rows, summaries, config, reference=ref, realism_note=realism_ref.note)
     return rows, summaries
 
 
-def write_reports(run_dir, rows, summaries, config=None, reference=None) -> None:
+def write_reports(run_dir, rows, summaries, config=None, reference=None, realism_note=None) -> None:
     run_dir = Path(run_dir)
     buf = io.StringIO(newline="")
     cols = list(dict.fromkeys(k for r in rows for k in r))
@@ -249,6 +270,16 @@ def write_reports(run_dir, rows, summaries, config=None, reference=None) -> None
         f"Plausibility = rank (1 = nearest) of the target class's real image among the "
         f"reference images {ref_note} by cosine similarity in the evaluator's penultimate embedding.",
         "",
+        *(
+            [
+                f"Realism (at {REALISM_SIZE} px): KID x 1000 (± its spread over subsets) in the "
+                f"evaluator's pooled features, colourfulness and RMS contrast medians; reference "
+                f"photos (`ref_*`): {realism_note}.",
+                "",
+            ]
+            if realism_note
+            else []
+        ),
         "## Summary",
         "",
         markdown_table(summaries, SUMMARY_COLUMNS),
