@@ -146,6 +146,7 @@ def test_the_transparency_map_is_saved_beside_the_image_and_shown(tmp_path):
         ("method.crop_scale=[0,1]", "method.crop_scale"),
         ("method.crop_scale=0.5", "method.crop_scale"),
         ("method.noise=-1", "method.noise"),
+        ("method.noise=loud", "method.noise"),
         ("method.phase_std=0", "method.phase_std"),
         ("method.size=4", "method.size"),
         ("method.magnitude=/nonexistent/spectrum.pt", "method.magnitude"),

@@ -24,7 +24,7 @@ from ..classifiers import Classifier
 from ..fourier import fourier_param
 from ..images import load_image
 from ..maco import load_magnitude, maco_param
-from ..options import ConfigError, int_value
+from ..options import ConfigError, float_value, int_value
 from ..pixel import pixel_param
 from .registry import Setup, register_method, render_options, transform_generator
 from .scorers import Inversion, LayerL2, Style, features
@@ -198,10 +198,8 @@ def maco(cfg: DictConfig, clf: Classifier, n: int, device) -> Setup:
     m = cfg.method
     size = int_value("method.size", m.get("size") or clf.input_size, 8)
     crops = int_value("method.crops", m.get("crops"), 1)
-    noise = float(m.get("noise") or 0.0)
-    std = float(m.get("phase_std", 1.0))
-    if not noise >= 0 or not std > 0:
-        raise ConfigError(f"method.noise={noise} must be >= 0 and method.phase_std={std} > 0")
+    noise = float_value("method.noise", m.get("noise") or 0.0)
+    std = float_value("method.phase_std", m.get("phase_std", 1.0), 1e-6)
     scale = _fraction_range(m, "crop_scale")
     param = maco_param(n, size, load_magnitude(m.get("magnitude"), size), cfg.seed, device, std)
     gen = transform_generator(cfg, device=device)
