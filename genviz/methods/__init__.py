@@ -1,7 +1,7 @@
 """Methods: what is optimized and how, for a batch of targets.
 
 ``registry`` holds the registry and :class:`Setup`; ``prior`` is the paper's generator prior;
-``baselines`` the pixel-space methods of the other papers (pixel, multiscale, tv_lp, fourier,
+``baselines`` the pixel-space methods of the other papers (pixel, multiscale, tv_lp, fourier, maco,
 deepdream, class_dream, inversion, style); ``scorers`` the non-linear objectives some of them
 maximize; ``optim`` the normalized-gradient optimizer.  Importing the package registers them all.
 """
