@@ -10,6 +10,7 @@ destination. If anything fails the temporary file is removed and the destination
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -20,6 +21,7 @@ from typing import IO
 __all__ = [
     "NotRegularFileError",
     "atomic_path",
+    "disk_error",
     "open_atomic",
     "regular_file",
     "save_png_atomic",
@@ -160,3 +162,18 @@ def regular_file(path: str | os.PathLike) -> Path:
         )  # fmt: skip
         raise NotRegularFileError(f"{path} is {kind}, not a regular file: not read")
     return path
+
+
+# a write that failed for want of room or permission: the user's to fix, one line (not a traceback)
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def disk_error(e: BaseException) -> str | None:
+    """The one-line message of a full disk or read-only filesystem (None for anything else)."""
+    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS:
+        return None
+    where = f" {e.filename}" if e.filename else ""
+    return (
+        f"cannot write{where}: {e.strerror or e}; the work finished before it is kept; free some space "
+        "or choose another directory, and run again"
+    )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .atomic import unwritable_reason
+from .atomic import disk_error, unwritable_reason
 from .classes import ClassLookupError
 from .classifiers import LayerLookupError, WeightsUnavailableError
 
@@ -31,21 +30,6 @@ USER_ERRORS = (
     MissingMandatoryValue,
     ValueError,
 )
-
-# a write that failed for want of room or permission: the user's to fix, one line (not a traceback)
-DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
-
-
-def disk_error(e: BaseException) -> str | None:
-    """The one-line message of a full disk or read-only filesystem (None for anything else)."""
-    if not isinstance(e, OSError) or e.errno not in DISK_ERRNOS:
-        return None
-    where = f" {e.filename}" if e.filename else ""
-    return (
-        f"cannot write{where}: {e.strerror or e}; the work finished before it is kept; free some space "
-        "or choose another directory, and run again"
-    )
-
 
 # -- unique run directories ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from genviz.atomic import disk_error
 from genviz.dae.callbacks import AtomicCheckpointIO, TrainingInterrupted
 from genviz.dae.data import DataConfigError, DataRootError
 from genviz.dae.module import NonFiniteError
@@ -323,8 +324,6 @@ def run(cfg: DictConfig) -> float | None:
         print(f"train_dae: error: {e}", file=sys.stderr)
         sys.exit(2)
     except OSError as e:  # a full disk (a checkpoint, a log): one line, the last good checkpoint kept
-        from genviz.cli import disk_error
-
         if disk_error(e) is None:
             raise
         print(f"train_dae: error: {disk_error(e)} (ckpt_path=last resumes)", file=sys.stderr)
