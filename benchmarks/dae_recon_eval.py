@@ -3,7 +3,10 @@
 Per checkpoint: val MSE (standardized space, = loss=paper), PSNR on [0,1] pixels, and a blur
 measure: the high-frequency energy of the reconstructions relative to that of the clean
 images (1.0 = as sharp as the originals).  Also reference PSNRs (noisy input, thumbnails)
-and one grid: rows noisy / clean / reconstruction of each checkpoint.
+and one grid: rows noisy / clean / reconstruction of each checkpoint.  With ``--realism EVALUATOR``
+also the realism figures of genviz/realism.py at 128 px: colourfulness and RMS contrast medians of
+the photos and of each checkpoint's reconstructions, and the KID of the reconstructions to the
+photos in the evaluator's pooled features (do reconstructions look like photos?).
 
     python benchmarks/dae_recon_eval.py runs/dae_cpu_small/checkpoints/last.ckpt \
         runs/dae_cpu_small_fft/checkpoints/last.ckpt --out outputs/dae_recon.png
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from genviz.dae.data import ImageDataModule
-from genviz.dae.module import DAE, psnr
+from genviz.dae.module import load_dae, psnr
 from genviz.generator import from_pixels
 
 
@@ -46,10 +49,11 @@ def main():
         help="the grid holds dataset photos: keep it out of the repository",
     )
     p.add_argument("--n-grid", type=int, default=8)
+    p.add_argument("--realism", default=None, help="an evaluator, e.g. efficientnet_lite2: realism figures")
     args = p.parse_args()
     torch.set_grad_enabled(False)
 
-    models = [DAE.load_from_checkpoint(c, map_location="cpu").eval() for c in args.checkpoints]
+    models = [load_dae(c) for c in args.checkpoints]
     size = models[0].hparams.image_size
     dm = ImageDataModule(
         args.root,
@@ -70,15 +74,39 @@ def main():
     print()
     rows = [noisy[: args.n_grid], x[: args.n_grid]]
     hf_clean = hf_energy(x)
+    looks = None
+    if args.realism:
+        from genviz.classifiers import build_classifier
+        from genviz.realism import REALISM_SIZE, colourfulness, kid, pooled_features, rms_contrast
+
+        judge = build_classifier(args.realism)
+
+        def looks(images):  # noqa: F811 - (features, colourfulness, contrast) at the realism size
+            im = F.interpolate(images.clamp(0, 1), size=REALISM_SIZE, mode="bicubic", antialias=True).clamp(
+                0, 1
+            )
+            return pooled_features(judge, im), colourfulness(im).median(), rms_contrast(im).median()
+
+        real = looks(x)
+        print(
+            f"photos at {REALISM_SIZE} px: colourfulness median {real[1]:.1f}, RMS contrast median {real[2]:.3f}"
+        )
     for ckpt, m in zip(args.checkpoints, models):
         recon_std = m(from_pixels(noisy))
         recon = m.reconstruct(x, torch.Generator().manual_seed(0))[1]
         mse = F.mse_loss(recon_std, from_pixels(x))
-        step = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+        step = torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step")
         print(
             f"{ckpt}: step {step}, loss={m.hparams.loss}: val MSE {mse:.4f}, PSNR {psnr(recon, x):.2f} dB, "
             f"HF energy ratio {hf_energy(recon.clamp(0, 1)) / hf_clean:.3f}"
         )
+        if looks is not None:
+            fake = looks(recon)
+            k, se = kid(real[0], fake[0])
+            print(
+                f"  reconstructions: colourfulness median {fake[1]:.1f}, RMS contrast median {fake[2]:.3f}, "
+                f"KID x1000 to the photos ({args.realism}) {1000 * k:.1f} ± {1000 * se:.1f}"
+            )
         rows.append(recon[: args.n_grid])
     grid = make_grid(torch.cat(rows).clamp(0, 1), nrow=min(args.n_grid, len(x)), padding=2, pad_value=1.0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

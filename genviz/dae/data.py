@@ -175,7 +175,7 @@ class ImageFiles(Dataset):
 class ImageDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        root: str,
+        root: str | Sequence[str],
         layout: str = "folder",
         classes: Sequence[int] | str | None = None,
         subdir: str | None = None,
@@ -196,7 +196,12 @@ class ImageDataModule(pl.LightningDataModule):
         super().__init__()
         from hydra.utils import to_absolute_path  # works with or without a Hydra run
 
-        self.root = to_absolute_path(str(root))
+        # one folder, or several read as one data set (e.g. all the even-class photos of ../shared)
+        roots = [root] if isinstance(root, str | os.PathLike) else list(root or [])
+        if not roots:
+            raise DataRootError(f"data.root is empty; {README_HINT}")
+        self.roots = [to_absolute_path(str(r)) for r in roots]
+        self.root = self.roots[0] if len(self.roots) == 1 else ", ".join(self.roots)
         if layout not in ("folder", "imagefolder", "imagenet"):
             raise DataConfigError(
                 f"data.layout must be 'folder', 'imagefolder' or 'imagenet', got {layout!r}"
@@ -250,7 +255,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     def split(self) -> tuple[list[Path], list[Path]]:
         """Readable files, split deterministically by ``seed`` into (train, val)."""
-        files = list_images(self.root, self.layout, self.classes, self.subdir)
+        files = sorted(p for r in self.roots for p in list_images(r, self.layout, self.classes, self.subdir))
         files, self.unreadable = check_images(files, self.check)
         if self.unreadable:
             rank_zero_warn(

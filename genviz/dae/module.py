@@ -127,7 +127,7 @@ class DAE(pl.LightningModule):
             "layers": [],
             **_plain(perceptual or {}),
         }
-        adversarial = {"weight": 0.0, "channels": 32, "lr": 2e-4, **_plain(adversarial or {})}
+        adversarial = {"weight": 0.0, "channels": 32, "lr": 2e-4, "depth": 3, **_plain(adversarial or {})}
         if "channels" in decoder:
             decoder["channels"] = [int(c) for c in decoder["channels"]]
         self.save_hyperparameters()  # picks up the plain dicts above
@@ -148,7 +148,7 @@ class DAE(pl.LightningModule):
             self.perceptual_layers = self.perceptual.check(perceptual["layers"])
         self.discriminator = None
         if float(adversarial["weight"]) > 0:
-            self.discriminator = PatchDiscriminator(int(adversarial["channels"]))
+            self.discriminator = PatchDiscriminator(int(adversarial["channels"]), int(adversarial["depth"]))
             self.automatic_optimization = False
         self.grad_clip: float | None = None  # manual optimization clips here (set by genviz.dae.train)
         n = self.decoder.code_dim
@@ -324,3 +324,15 @@ class DAE(pl.LightningModule):
         if len(opts) > 1:
             return opts, [{"scheduler": sched, "interval": "step"}]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def load_dae(path) -> DAE:
+    """A DAE in eval mode from a ``train_dae.py`` checkpoint, or from a weights file holding only
+    ``hyper_parameters`` and ``state_dict`` (benchmarks/checkpoints/*_weights.pt; a discriminator
+    it lacks keeps its initialization)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "pytorch-lightning_version" in ckpt:
+        return DAE.load_from_checkpoint(path, map_location="cpu").eval()
+    model = DAE(**ckpt["hyper_parameters"])
+    model.load_state_dict(ckpt["state_dict"], strict=False)
+    return model.eval()
