@@ -110,7 +110,9 @@ def test_generate_save_and_read_agree(tmp_path):
     )
     results = generate(cfg)
     assert all(isinstance(r, dict) for r in results)  # the Python API's results stay plain dicts
-    assert list(results[0]) == [*FRESH_KEYS, "tensor", "frames", "history"]
+    # a visualize row also has its label (the target as people read it: class_0 (class:0))
+    assert list(results[0]) == [*FRESH_KEYS, "tensor", "frames", "history", "label"]
+    assert results[0]["label"] == "class_0 (class:0)"
     assert results[1]["minimizing"] is True and "minimizing" not in results[0]
     save(results, tmp_path, cfg)
     text = (tmp_path / "results.json").read_text()
