@@ -91,6 +91,9 @@ def upsampler(mode: str, channels: int, groups: int = 1) -> nn.Module:
 class Decoder(nn.Module):
     #: per-dimension {"mean", "std"} of the codes it was trained on (set by decoder_from_checkpoint)
     code_stats: dict | None = None
+    #: where its code prior is (genviz.code_prior): the checkpoint's own "code_prior" entry (a dict)
+    #: or the file beside the checkpoint, ``<checkpoint stem>.code_prior.pt`` (set by decoder_from_checkpoint)
+    code_prior_source: dict | Path | None = None
 
     def __init__(
         self,
@@ -297,6 +300,8 @@ def decoder_from_checkpoint(path: str | None = None, map_location="cpu") -> Deco
     except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: its decoder does not load ({str(e).splitlines()[0][:300]})") from None
     dec.code_stats = code_stats(sd, dec.code_dim, path)
+    beside = Path(path).with_suffix(".code_prior.pt")
+    dec.code_prior_source = ckpt.get("code_prior") or (beside if beside.is_file() else None)
     return dec.eval()
 
 

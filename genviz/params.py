@@ -124,6 +124,50 @@ def _compiled(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
+def _code_prior(path, decoder: Decoder | None, n: int):
+    """The code prior of ``generator.param.penalty.kind=code_dae``: the file ``path``, else the one
+    the pretrained decoder carries; checked against the code's size."""
+    from . import code_prior
+
+    if path:
+        prior = code_prior.load(path)
+    else:
+        source = decoder.code_prior_source if decoder is not None else None
+        if source is None:
+            raise ValueError(
+                "generator.param.penalty.kind=code_dae needs a code prior, and this generator has none "
+                "(an untrained generator, or a checkpoint without one): train one with `python -m "
+                "genviz.dae.codes CHECKPOINT` and pass generator.param.penalty.prior=FILE, or use "
+                "generator.param.penalty.kind=code_z2"
+            )
+        prior = code_prior.from_dict(source) if isinstance(source, dict) else code_prior.load(source)
+    if prior.code_dim != n:
+        raise ValueError(
+            f"the code prior is for codes of {prior.code_dim} dimensions, the decoder's have {n}: "
+            "train one for this decoder with `python -m genviz.dae.codes CHECKPOINT`"
+        )
+    return prior
+
+
+def _bank_start(
+    prior, batch: int, gen: torch.Generator, code_range: dict, stats: dict | None
+) -> torch.Tensor:
+    """A seeded pick of the code prior's real codes, the same for every row; under a
+    ``code_range`` squash, the value whose squash is that code (so the decoder sees it exactly)."""
+    if prior is None or not len(prior.bank):
+        raise ValueError(
+            "generator.param.alpha.init=bank starts from codes of real photos that the code prior keeps, "
+            "and this one keeps none: retrain it with `python -m genviz.dae.codes CHECKPOINT`"
+        )
+    j = int(torch.randint(len(prior.bank), (1,), generator=gen, device=gen.device))
+    c = prior.bank[j : j + 1].clone()
+    if code_range["kind"] == "stats":
+        st = _need_stats(stats, "generator.param.code_range.kind=stats")
+        half = (float(code_range["sigma"]) * st["std"]).clamp_min(1e-6)
+        c = st["mean"] + half * torch.atanh(((c - st["mean"]) / half).clamp(-0.995, 0.995))
+    return c.repeat(batch, 1).requires_grad_(True)
+
+
 def build_decoder(mode: str, decoder: dict | None, checkpoint: str | None) -> Decoder:
     """Pretrained: the checkpoint's decoder (none given: the one genviz ships).
     Untrained: a fresh ``Decoder(**decoder)``."""
@@ -161,6 +205,9 @@ def generator_prior(
     dimension inside mean +- ``code_range.sigma`` standard deviations (a smooth tanh squash, so
     gradients never die at the bound), and ``penalty.kind=code_z2`` penalizes the code's
     squared distance from the mean in standard deviations (averaged over dimensions).
+    ``penalty.kind=code_dae`` penalizes the energy of a code prior (:mod:`genviz.code_prior`,
+    PPGN's denoising autoencoder on real codes): ``penalty.prior`` a file, or null for the one
+    the decoder's checkpoint carries (or that lies beside it).
     """
     noise = {"kind": "multiplicative", "mean": 1.0, "std": 0.05, **(noise or {})}
     alpha = {"init": "ones", "relu": True, "scale": 1.0, **(alpha or {})}
@@ -198,15 +245,23 @@ def generator_prior(
     stats = None  # the training codes' statistics, as [1, n] rows on the device
     if mode == "pretrained" and single.code_stats is not None:
         stats = {k: v.to(device).view(1, n) for k, v in single.code_stats.items()}
-    a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
+    prior = None  # the code prior (genviz.code_prior), when the start or the penalty uses it
+    if alpha["init"] == "bank" or penalty["kind"] == "code_dae":
+        prior = _code_prior(penalty.get("prior"), single if mode == "pretrained" else None, n).to(device)
+    if alpha["init"] == "bank":
+        a = _bank_start(prior, batch, gen, code_range, stats)
+    else:
+        a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
     use_relu = bool(alpha["relu"])
     squash = _code_range(code_range, stats)
 
-    def code() -> torch.Tensor:
-        c = f() * a
+    def shape_code(c: torch.Tensor) -> torch.Tensor:
         c = torch.relu(c) if use_relu else c
         return squash(c) if squash else c
+
+    def code() -> torch.Tensor:
+        return shape_code(f() * a)
 
     run = _compiled(net) if compile else net
     if mode == "untrained":
@@ -222,6 +277,8 @@ def generator_prior(
         st = _need_stats(stats, "generator.param.penalty.kind=code_z2")
         mu, sd = st["mean"], st["std"].clamp_min(1e-6)
         pen = lambda: w * ((a - mu) / sd).pow(2).mean(1)
+    elif penalty["kind"] == "code_dae":
+        pen = lambda: w * prior.energy(shape_code(a))  # the code the decoder sees, without its noise
     elif penalty["kind"] == "output_gamma_l1":  # gamma of the BN producing the image channels
         gamma = net.output_bn.weight
         pen = lambda: w * gamma.abs().view(-1, 3).sum(1).expand(batch)
@@ -231,7 +288,7 @@ def generator_prior(
         raise ValueError(f"unknown generator penalty {penalty['kind']!r}")
     params = [a] + ([p for p in net.parameters()] if mode == "untrained" else [])
     redraw = None
-    if mode == "pretrained" and alpha["init"] == "sample":
+    if mode == "pretrained" and alpha["init"] in ("sample", "bank"):
         first, noise_state = a.detach().clone(), gen.get_state()
 
         def redraw(j: int) -> None:
@@ -244,7 +301,10 @@ def generator_prior(
                     a.copy_(first)
                 else:
                     g = _seeded(_candidate_seed(seed, j), device)
-                    a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
+                    if alpha["init"] == "bank":
+                        a.copy_(_bank_start(prior, batch, g, code_range, stats))
+                    else:
+                        a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)
 
     return Param(params, image_fn, pen, [net], redraw)
