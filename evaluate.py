@@ -31,7 +31,11 @@ def main(cfg: DictConfig) -> None:
             cache_dir=cfg.cache_dir,
             use_cache=cfg.use_cache,
             nearest=cfg.nearest,
-            realism_dir=OmegaConf.to_object(cfg.realism_dir) if cfg.realism_dir else None,
+            realism_dir=(
+                OmegaConf.to_object(cfg.realism_dir)
+                if isinstance(cfg.realism_dir, ListConfig)
+                else cfg.realism_dir
+            ),
         )
     print(markdown_table(summaries, SUMMARY_COLUMNS))
     log.info("wrote %s/evaluation.csv and evaluation.md (%d rows)", cfg.run_dir, len(rows))

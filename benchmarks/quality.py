@@ -17,6 +17,7 @@ Methods (skipped with a note when their config or checkpoint is missing):
   pixel              method=pixel
   pixel_regularized  method=pixel_regularized
   fourier            method=fourier
+  maco               method=maco (Fel et al. 2023: fixed photo magnitude spectrum, optimized phase)
 
 Target classifier efficientnet_lite0; evaluators efficientnet_lite1 and efficientnet_lite2 (not the
 one optimized; --evaluator takes a comma-separated list), each with the realism figures of
@@ -101,7 +102,7 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
         )
     for g in ("untrained", "untrained_small", "untrained_fast"):
         out[g] = (["method=generator_prior", f"generator={g}"], None)
-    for m in ("pixel", "pixel_regularized", "fourier"):
+    for m in ("pixel", "pixel_regularized", "fourier", "maco"):
         missing = not (conf / "method" / f"{m}.yaml").exists()
         out[m] = ([f"method={m}"], f"no conf/method/{m}.yaml yet" if missing else None)
     return out

@@ -148,8 +148,23 @@ def fit(
     return prior.eval().requires_grad_(False), curve
 
 
-def to_dict(prior: CodePrior) -> dict:
-    return {"hyper_parameters": prior.hyper_parameters(), "state_dict": prior.state_dict()}
+def fingerprint(decoder: nn.Module) -> str:
+    """A short hash of a decoder's weights: a code prior records the decoder it was trained for."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for k, v in sorted(decoder.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def to_dict(prior: CodePrior, decoder: str | None = None) -> dict:
+    """``decoder``: the :func:`fingerprint` of the decoder whose codes it was trained on."""
+    d = {"hyper_parameters": prior.hyper_parameters(), "state_dict": prior.state_dict()}
+    if decoder:
+        d["decoder"] = decoder
+    return d
 
 
 def from_dict(d: dict, where: str = "code prior") -> CodePrior:
@@ -160,15 +175,16 @@ def from_dict(d: dict, where: str = "code prior") -> CodePrior:
         prior.load_state_dict({k: v.float() for k, v in state.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{where}: not a genviz code prior ({str(e).splitlines()[0][:200]})") from None
+    prior.decoder_fingerprint = d.get("decoder") if isinstance(d, dict) else None
     return prior.eval().requires_grad_(False)
 
 
-def save(prior: CodePrior, path) -> Path:
+def save(prior: CodePrior, path, decoder: str | None = None) -> Path:
     from .atomic import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save(to_dict(prior), tmp)
+        torch.save(to_dict(prior, decoder), tmp)
     return path
 
 
@@ -179,7 +195,10 @@ def load(path) -> CodePrior:
             f"code prior not found: {str(path)!r}; train one with `python -m genviz.dae.codes CHECKPOINT` "
             "or leave generator.param.penalty.prior unset for the one the decoder carries"
         )
-    d = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, truncated, holds code
+        raise ValueError(f"{path}: not a readable code prior ({type(e).__name__})") from None
     if isinstance(d, dict) and "code_prior" in d:  # a decoder checkpoint that carries one
         d = d["code_prior"]
     return from_dict(d, str(path))

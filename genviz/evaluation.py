@@ -216,7 +216,13 @@ def evaluate_run(
     generator = generator.get("name", generator) if isinstance(generator, dict) else generator
     ref = None
     run_classes = sorted({c for r in results for c in r.classes})
-    realism_ref = realism_references(run_classes, realism_dir, within=reference_classes)
+    try:
+        realism_ref = realism_references(run_classes, realism_dir, within=reference_classes)
+    except FileNotFoundError as e:  # no photos to compare with: the rest of the evaluation stands
+        if realism_dir:
+            raise
+        log.warning("no realism figures: %s", e)
+        realism_ref = None
     small = F.interpolate(images, size=REALISM_SIZE, mode="bicubic", antialias=True).clamp(0, 1)
     rows, summaries = [], []
     for name in evaluators:
@@ -238,17 +244,21 @@ def evaluate_run(
                     **s,
                 }
             )
-        figures = reference_figures(clf, realism_ref, REALISM_SIZE, batch_size, cache_dir, use_cache)
+        looks = {}
+        if realism_ref is not None:
+            figures = reference_figures(clf, realism_ref, REALISM_SIZE, batch_size, cache_dir, use_cache)
+            looks = realism(clf, small, figures, batch_size)
         summaries.append(
             {
                 "evaluator": clf.name,
                 **summarize(scored),
-                **realism(clf, small, figures, batch_size),
+                **looks,
                 "not_ok": excluded,
                 "skipped_references": len(refs.skipped),
             }
         )
-    write_reports(run_dir, rows, summaries, config, reference=ref, realism_note=realism_ref.note)
+    note = realism_ref.note if realism_ref is not None else None
+    write_reports(run_dir, rows, summaries, config, reference=ref, realism_note=note)
     return rows, summaries
 
 

@@ -141,6 +141,12 @@ def _code_prior(path, decoder: Decoder | None, n: int):
                 "generator.param.penalty.kind=code_z2"
             )
         prior = code_prior.from_dict(source) if isinstance(source, dict) else code_prior.load(source)
+    recorded = getattr(prior, "decoder_fingerprint", None)
+    if decoder is not None and recorded and recorded != code_prior.fingerprint(decoder):
+        raise ValueError(
+            "the code prior was trained on the codes of another decoder (or of an earlier checkpoint of "
+            "this run): train one for this checkpoint with `python -m genviz.dae.codes CHECKPOINT`"
+        )
     if prior.code_dim != n:
         raise ValueError(
             f"the code prior is for codes of {prior.code_dim} dimensions, the decoder's have {n}: "
@@ -153,7 +159,13 @@ def _bank_start(
     prior, batch: int, gen: torch.Generator, code_range: dict, stats: dict | None
 ) -> torch.Tensor:
     """A seeded pick of the code prior's real codes, the same for every row; under a
-    ``code_range`` squash, the value whose squash is that code (so the decoder sees it exactly)."""
+    ``code_range`` squash, the value whose squash is that code (exactly so within 2.985 standard
+    deviations of the mean; a dimension beyond is pulled in to there)."""
+    if code_range.get("relu"):  # set by generator_prior: alpha.relu would zero the bank code's negatives
+        raise ValueError(
+            "generator.param.alpha.init=bank starts from real codes, which have negative values: "
+            "set generator.param.alpha.relu=false"
+        )
     if prior is None or not len(prior.bank):
         raise ValueError(
             "generator.param.alpha.init=bank starts from codes of real photos that the code prior keeps, "
@@ -245,11 +257,12 @@ def generator_prior(
     stats = None  # the training codes' statistics, as [1, n] rows on the device
     if mode == "pretrained" and single.code_stats is not None:
         stats = {k: v.to(device).view(1, n) for k, v in single.code_stats.items()}
+    use_relu_start = bool(alpha["relu"])
     prior = None  # the code prior (genviz.code_prior), when the start or the penalty uses it
     if alpha["init"] == "bank" or penalty["kind"] == "code_dae":
         prior = _code_prior(penalty.get("prior"), single if mode == "pretrained" else None, n).to(device)
     if alpha["init"] == "bank":
-        a = _bank_start(prior, batch, gen, code_range, stats)
+        a = _bank_start(prior, batch, gen, {**code_range, "relu": use_relu_start}, stats)
     else:
         a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
@@ -302,7 +315,7 @@ def generator_prior(
                 else:
                     g = _seeded(_candidate_seed(seed, j), device)
                     if alpha["init"] == "bank":
-                        a.copy_(_bank_start(prior, batch, g, code_range, stats))
+                        a.copy_(_bank_start(prior, batch, g, {**code_range, "relu": use_relu_start}, stats))
                     else:
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)

@@ -78,7 +78,7 @@ def kid(
         metric = KernelInceptionDistance(feature=nn.Identity(), subsets=int(subsets), subset_size=n)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
         mean, std = metric.compute()
     return float(mean), float(std)
@@ -109,14 +109,21 @@ def realism_references(
     tiny-imagenet, nips17-dev and imagenet-val-1k), at most ``per_class`` of each, in a fixed
     order; fewer than ``minimum`` in all (or no class given): every photo of the last folder
     (of the classes ``within``, when given: quick runs and tests)."""
+    if isinstance(folders, str | Path):
+        folders = [folders]
     folders = [Path(f) for f in (folders or _shared_folders())]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"realism reference folder(s) not found: {', '.join(missing)} (realism_dir=...)"
+        )
     wanted = sorted({int(c) for c in classes})
     by_class: dict[int, list[Path]] = {c: [] for c in wanted}
     used = []
     for folder in folders:
         try:
             ref = load_reference(folder).subset(wanted)
-        except FileNotFoundError:
+        except FileNotFoundError:  # a folder with no labelled photo
             continue
         if len(ref):
             base = default_reference_dir().parent

@@ -90,6 +90,23 @@ def test_no_prior_or_the_wrong_size_is_a_clear_error(tmp_path):
         )
     with pytest.raises(FileNotFoundError, match="genviz.dae.codes"):
         code_prior.load(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("not a prior")
+    with pytest.raises(ValueError, match="not a readable code prior"):
+        code_prior.load(tmp_path / "text.pt")
+
+
+def test_a_prior_of_another_decoder_is_refused(tmp_path, trained):
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+    code_prior.save(trained[0], tmp_path / "dae.code_prior.pt", decoder="0123456789abcdef")
+    with pytest.raises(ValueError, match="another decoder"):
+        generator_prior(1, checkpoint=ckpt, alpha={"init": "mean"}, penalty={"kind": "code_dae"})
+    own = code_prior.fingerprint(decoder_from_checkpoint(ckpt))
+    code_prior.save(trained[0], tmp_path / "dae.code_prior.pt", decoder=own)
+    generator_prior(1, checkpoint=ckpt, alpha={"init": "mean"}, penalty={"kind": "code_dae"})  # its own: fine
+    with pytest.raises(ValueError, match="alpha.relu=false"):
+        generator_prior(
+            1, checkpoint=ckpt, alpha={"init": "bank", "relu": True}, penalty={"kind": "code_dae"}
+        )
 
 
 def test_a_run_can_start_from_a_real_code_the_prior_keeps(tmp_path, trained):
@@ -122,3 +139,14 @@ def test_a_run_can_start_from_a_real_code_the_prior_keeps(tmp_path, trained):
     assert not torch.equal(param.params[0].detach()[0], a[0])  # another candidate: another bank code
     param.redraw(0)
     assert torch.equal(param.params[0].detach(), a)
+
+
+def test_the_shipped_prior_belongs_to_the_shipped_decoder():
+    param = generator_prior(
+        1,
+        alpha={"init": "bank", "relu": False},
+        noise={"kind": "none"},
+        code_range={"kind": "stats", "sigma": 3.0},
+        penalty={"kind": "code_dae", "weight": 1.0},
+    )
+    assert torch.isfinite(param.penalty()).all()

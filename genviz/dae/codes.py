@@ -2,11 +2,13 @@
 
     python -m genviz.dae.codes runs/prior64-even43k/checkpoints/last.ckpt --data even43k
     python -m genviz.dae.codes benchmarks/checkpoints/dae_trunk_lite0_adv_weights.pt \\
-        --data val1k_even --views 20 --out genviz/weights/dae_trunk_lite0.code_prior.pt
+        --data val1k_even --views 4 --out genviz/weights/dae_trunk_lite0.code_prior.pt \
+        --data-override "data.root=[../shared/data/imagenet-val-1k,../shared/data/nips17-dev/even]"
 
-Every training photo of the data config (``conf/data/<name>.yaml``, at the DAE's image size) is
+The training photos of the data config (``conf/data/<name>.yaml``, at the DAE's image size) are
 encoded, without noise, ``--views`` times under the config's training augmentation (random
-crops, flips); the code prior is trained on those codes and written to ``--out`` (default:
+crops, flips, colour jitter where the config has it; full batches, so up to a batch of photos
+is left out of each pass); the code prior is trained on those codes and written to ``--out`` (default:
 ``<checkpoint stem>.code_prior.pt`` beside the checkpoint, where ``generator=dae_fast`` finds it
 for ``generator.param.checkpoint=<checkpoint>``).  Only the photos of the data config are read:
 keep it to even-index classes for a decoder measured on the odd ones.
@@ -38,6 +40,8 @@ def data_module(data: str, image_size: int, batch_size: int = 64, overrides=()):
             overrides=[f"data={data}", f"data.batch_size={batch_size}", "name=codes", *overrides],
         )
     cfg.data.image_size = image_size
+    if int(cfg.data.get("resize") or 0) < image_size:  # the config's resize is for smaller images
+        cfg.data.resize = round(image_size * 256 / 224)
     dm = instantiate(cfg.data)
     dm.setup("fit")
     return dm
@@ -79,15 +83,36 @@ def main(argv=None) -> int:
         ap.error(f"--noise must be > 0, got {args.noise}")
     try:
         model = load_dae(args.checkpoint)
-    except (OSError, KeyError, RuntimeError, TypeError) as e:
+    except Exception as e:  # not a torch file, no hyper-parameters, another model's weights
         ap.error(f"{args.checkpoint}: not a DAE checkpoint with its encoder ({str(e).splitlines()[0][:200]})")
     torch.manual_seed(args.seed)
+    made_by = {
+        "decoder": code_prior.fingerprint(model.decoder),
+        "data": args.data,
+        "views": args.views,
+        "data_override": list(args.data_override),
+    }
     if args.codes and Path(args.codes).is_file():
-        d = torch.load(args.codes, map_location="cpu", weights_only=True)
-        codes, held = d["train"], d["held_out"]
+        try:
+            d = torch.load(args.codes, map_location="cpu", weights_only=True)
+            codes, held, theirs = d["train"], d["held_out"], d.get("made_by")
+        except Exception as e:
+            ap.error(f"--codes {args.codes}: not a codes file of this tool ({type(e).__name__}: {e})")
+        if theirs != made_by:
+            ap.error(
+                f"--codes {args.codes} holds codes made by {theirs}, not by this checkpoint, data and views "
+                f"({made_by}): remove it or name another file"
+            )
         print(f"{len(codes)} codes from {args.codes}")
     else:
-        dm = data_module(args.data, int(model.hparams.image_size), overrides=args.data_override)
+        from genviz.dae.data import DataConfigError, DataRootError
+
+        try:
+            dm = data_module(args.data, int(model.hparams.image_size), overrides=args.data_override)
+        except (DataRootError, DataConfigError) as e:
+            ap.error(str(e))
+        except Exception as e:  # an unknown data config or override (Hydra's errors)
+            ap.error(f"--data {args.data} / --data-override: {str(e).splitlines()[0]}")
         t0 = time.perf_counter()
         codes = encode(model, dm.train_dataloader(), args.views)
         held = encode(model, dm.val_dataloader(), 1, progress=False)
@@ -97,7 +122,7 @@ def main(argv=None) -> int:
             from genviz.atomic import atomic_path
 
             with atomic_path(Path(args.codes)) as tmp:
-                torch.save({"train": codes, "held_out": held}, tmp)
+                torch.save({"train": codes, "held_out": held, "made_by": made_by}, tmp)
     dec = model.decoder
     prior, curve = code_prior.fit(
         codes,
@@ -119,7 +144,7 @@ def main(argv=None) -> int:
         f"energy median: held-out photos' codes {e_held:.4f}, independent draws from the code statistics {e_rand:.4f}"
     )
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".code_prior.pt")
-    code_prior.save(prior, out)
+    code_prior.save(prior, out, decoder=made_by["decoder"])
     print(f"wrote {out}")
     return 0
 

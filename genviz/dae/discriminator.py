@@ -1,5 +1,5 @@
 """A small patch discriminator for the DAE's adversarial loss (pix2pix-style PatchGAN,
-spectral-normalized): it scores every ~22 px patch as real or reconstructed, which asks the
+spectral-normalized): at depth 3 it scores every ~38 px patch as real or reconstructed, which asks the
 decoder for local texture and sharpness rather than one global judgement."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 class PatchDiscriminator(nn.Module):
     """``depth`` stride-2 convs (channels doubling from ``channels``) then a 3x3 conv to one score
-    per patch.  Depth 3 sees ~22 px patches (texture); depth 4 ~46 px, most of a 64 px image
-    (composition, contrast, colour as well as texture)."""
+    per patch.  Receptive field (the last 3x3 conv included): depth 3 ~38 px (texture at 128 px);
+    depth 4 ~78 px, all of a 64 px image (composition, contrast, colour as well as texture)."""
 
     def __init__(self, channels: int = 32, depth: int = 3):
         super().__init__()
