@@ -27,6 +27,7 @@ from quality import CLASS_SETS, CLASSES, compose_run, scored_row, select_classes
 from genviz.app import generate  # noqa: E402
 from genviz.classifiers import build_classifier  # noqa: E402
 from genviz.images import grid  # noqa: E402
+from genviz.realism import realism_references, reference_figures  # noqa: E402
 from genviz.references import load_reference, reference_embeddings  # noqa: E402
 
 
@@ -65,8 +66,14 @@ def record(args, name: str, names, results, row: dict, note: str) -> str:
     line = (
         f"{name:28s} n {len(results)} top1 {row['top1']:.2f} top5 {row['top5']:.2f} prob {row['prob']:.3f} "
         f"plaus_med {row['plausibility_median']:.0f} plaus_mean {row['plausibility_mean']:.1f} "
-        f"own {row['own_prob']:.3f} dead {row['dead']} s/img {row['s_per_image']:.1f} | {note}"
+        f"own {row['own_prob']:.3f} dead {row['dead']} s/img {row['s_per_image']:.1f}"
     )
+    if "kid_x1000" in row:  # the realism figures (genviz/realism.py)
+        line += (
+            f" kid {row['kid_x1000']:.1f}±{row['kid_se_x1000']:.1f} colour {row['colourfulness']:.1f} "
+            f"contrast {row['contrast']:.3f}"
+        )
+    line += f" | {note}"
     print(line, flush=True)
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     with open(args.log, "a") as fh:
@@ -87,9 +94,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = generate(cfg, classifier=clf)
     wall = time.perf_counter() - t0
-    record(
-        args, args.name, names, results, scored_row(evaluator, refs, idx, results, wall), " ".join(overrides)
-    )
+    real = reference_figures(evaluator, realism_references(idx))
+    row = scored_row(evaluator, refs, idx, results, wall, real)
+    record(args, args.name, names, results, row, " ".join(overrides))
     return 0
 
 
