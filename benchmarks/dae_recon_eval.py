@@ -77,14 +77,12 @@ def main():
     looks = None
     if args.realism:
         from genviz.classifiers import build_classifier
-        from genviz.realism import REALISM_SIZE, colourfulness, kid, pooled_features, rms_contrast
+        from genviz.realism import REALISM_SIZE, at_size, colourfulness, kid, pooled_features, rms_contrast
 
         judge = build_classifier(args.realism)
 
         def looks(images):  # noqa: F811 - (features, colourfulness, contrast) at the realism size
-            im = F.interpolate(images.clamp(0, 1), size=REALISM_SIZE, mode="bicubic", antialias=True).clamp(
-                0, 1
-            )
+            im = at_size(images.clamp(0, 1))
             return pooled_features(judge, im), colourfulness(im).median(), rms_contrast(im).median()
 
         real = looks(x)

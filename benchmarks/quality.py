@@ -135,8 +135,7 @@ def scored_row(evaluator, refs, idx, results, wall: float, real=None) -> dict:
     scored = score(evaluator, images, [[i] for i in idx], refs)
     looks = {}
     if real is not None:
-        small = torch.nn.functional.interpolate(images, size=REALISM_SIZE, mode="bicubic", antialias=True)
-        looks = realism(evaluator, small.clamp(0, 1), real)
+        looks = realism(evaluator, images, real)
     return {
         "evaluator": evaluator.name,
         **summarize(scored),

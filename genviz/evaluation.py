@@ -31,7 +31,6 @@ import statistics
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .atomic import write_bytes_atomic, write_text_atomic
 from .classifiers import Classifier, build_classifier
@@ -223,7 +222,6 @@ def evaluate_run(
             raise
         log.warning("no realism figures: %s", e)
         realism_ref = None
-    small = F.interpolate(images, size=REALISM_SIZE, mode="bicubic", antialias=True).clamp(0, 1)
     rows, summaries = [], []
     for name in evaluators:
         clf = build_classifier(name) if isinstance(name, str) else name
@@ -247,7 +245,7 @@ def evaluate_run(
         looks = {}
         if realism_ref is not None:
             figures = reference_figures(clf, realism_ref, REALISM_SIZE, batch_size, cache_dir, use_cache)
-            looks = realism(clf, small, figures, batch_size)
+            looks = realism(clf, images, figures, batch_size)
         summaries.append(
             {
                 "evaluator": clf.name,

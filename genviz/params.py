@@ -156,12 +156,12 @@ def _code_prior(path, decoder: Decoder | None, n: int):
 
 
 def _bank_start(
-    prior, batch: int, gen: torch.Generator, code_range: dict, stats: dict | None
+    prior, batch: int, gen: torch.Generator, code_range: dict, stats: dict | None, relu: bool = False
 ) -> torch.Tensor:
     """A seeded pick of the code prior's real codes, the same for every row; under a
     ``code_range`` squash, the value whose squash is that code (exactly so within 2.985 standard
     deviations of the mean; a dimension beyond is pulled in to there)."""
-    if code_range.get("relu"):  # set by generator_prior: alpha.relu would zero the bank code's negatives
+    if relu:  # alpha.relu would zero the bank code's negatives
         raise ValueError(
             "generator.param.alpha.init=bank starts from real codes, which have negative values: "
             "set generator.param.alpha.relu=false"
@@ -257,16 +257,15 @@ def generator_prior(
     stats = None  # the training codes' statistics, as [1, n] rows on the device
     if mode == "pretrained" and single.code_stats is not None:
         stats = {k: v.to(device).view(1, n) for k, v in single.code_stats.items()}
-    use_relu_start = bool(alpha["relu"])
+    use_relu = bool(alpha["relu"])
     prior = None  # the code prior (genviz.code_prior), when the start or the penalty uses it
     if alpha["init"] == "bank" or penalty["kind"] == "code_dae":
         prior = _code_prior(penalty.get("prior"), single if mode == "pretrained" else None, n).to(device)
     if alpha["init"] == "bank":
-        a = _bank_start(prior, batch, gen, {**code_range, "relu": use_relu_start}, stats)
+        a = _bank_start(prior, batch, gen, code_range, stats, use_relu)
     else:
         a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
-    use_relu = bool(alpha["relu"])
     squash = _code_range(code_range, stats)
 
     def shape_code(c: torch.Tensor) -> torch.Tensor:
@@ -315,7 +314,7 @@ def generator_prior(
                 else:
                     g = _seeded(_candidate_seed(seed, j), device)
                     if alpha["init"] == "bank":
-                        a.copy_(_bank_start(prior, batch, g, {**code_range, "relu": use_relu_start}, stats))
+                        a.copy_(_bank_start(prior, batch, g, code_range, stats, use_relu))
                     else:
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)

@@ -27,11 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .atomic import atomic_path
 from .classifiers import Classifier
-from .references import default_cache_dir, default_reference_dir, embed_batched, load_images, load_reference
+from .references import (
+    add_file_stats,
+    default_cache_dir,
+    default_reference_dir,
+    embed_batched,
+    load_images,
+    load_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +168,7 @@ def pooled_features(clf: Classifier, images: torch.Tensor, batch_size: int = 32)
 
 def _cache_path(clf: Classifier, files: list[Path], size: int, cache_dir) -> Path:
     h = hashlib.sha1(f"{clf.name}|{clf.input_size}|{size}".encode())
-    for f in files:
-        try:
-            st = f.stat()
-            h.update(f"{f}|{st.st_size}|{int(st.st_mtime)}".encode())
-        except OSError:
-            h.update(f"{f}|missing".encode())
+    add_file_stats(h, ((f, f) for f in files))
     base = Path(cache_dir) if cache_dir else default_cache_dir()
     return base / "realism" / f"{clf.name}_{size}_{len(files)}_{h.hexdigest()[:12]}.pt"
 
@@ -212,6 +215,13 @@ def reference_figures(
     return out
 
 
+def at_size(images: torch.Tensor, size: int = REALISM_SIZE) -> torch.Tensor:
+    """[N, 3, H, W] in [0, 1] resized to ``size`` x ``size`` (antialiased bicubic, clamped)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images.float(), size=size, mode="bicubic", antialias=True).clamp(0, 1)
+
+
 def median(values: torch.Tensor) -> float:
     return float(statistics.median(values.tolist())) if len(values) else math.nan
 
@@ -219,9 +229,10 @@ def median(values: torch.Tensor) -> float:
 def realism(
     clf: Classifier, images: torch.Tensor, ref_figures: dict, batch_size: int = 32, seed: int = 0
 ) -> dict:
-    """The realism summary of generated images [N, 3, S, S] (already at the comparison size)
+    """The realism summary of generated images [N, 3, H, W] (resized to the comparison size here)
     against a reference's :func:`reference_figures`: KID x 1000 (± its spread over subsets),
     and the colourfulness and contrast medians of both sets."""
+    images = at_size(images)
     feats = pooled_features(clf, images, batch_size)
     out = {"kid_x1000": math.nan, "kid_se_x1000": math.nan}
     if len(images) >= 2:

@@ -244,15 +244,21 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENVIZ_CACHE", Path.home() / ".cache" / "genviz"))
 
 
+def add_file_stats(h, entries) -> None:
+    """Feed ``(label, path)`` pairs to the hash ``h`` with each file's size and mtime (or
+    "missing"): a cache keyed by it is recomputed when a file changes."""
+    for label, f in entries:
+        try:
+            st = f.stat()
+            h.update(f"{label}|{st.st_size}|{int(st.st_mtime)}".encode())
+        except OSError:
+            h.update(f"{label}|missing".encode())
+
+
 def _cache_key(clf: Classifier, ref: ReferenceSet) -> str:
     h = hashlib.sha1()
     h.update(f"{clf.name}|{clf.input_size}|{ref.folder.resolve()}".encode())
-    for f, c in zip(ref.files, ref.classes):
-        try:
-            st = f.stat()
-            h.update(f"{f.name}|{c}|{st.st_size}|{int(st.st_mtime)}".encode())
-        except OSError:
-            h.update(f"{f.name}|{c}|missing".encode())
+    add_file_stats(h, ((f"{f.name}|{c}", f) for f, c in zip(ref.files, ref.classes)))
     return f"{clf.name}_{ref.folder.name}_{len(ref)}_{h.hexdigest()[:12]}"
 
 
