@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .classifiers import Classifier
+from .classifiers import Activation, Classifier
 from .objectives import Scorer
 from .options import int_value
 from .params import Param
@@ -93,7 +93,12 @@ class _Selector:
 def _choose_start(
     param: Param, objective: Scorer, classifier: Classifier, store, k: int, clamp: bool
 ) -> None:
-    """Set each row's params to the best of ``k`` starts by ``objective``'s total (clean image)."""
+    """Set each row's params to the best of ``k`` starts by ``objective``'s total (clean image).
+
+    Start j is the same for every row (``param.redraw``), so one forward pass scores B of them
+    for every row at once: row i of the pass holds start i, and each row's objective reads start
+    i's recorded activations broadcast to the batch.  ceil(k / B) passes, not k; with code noise,
+    a start is scored under the noise draw of the row it sits in."""
     B = len(objective)
     if param.redraw is None or any(p.shape[:1] != (B,) for p in param.params):
         raise ValueError(
@@ -102,20 +107,37 @@ def _choose_start(
             "init_candidates=1 for this one"
         )
     with torch.no_grad():
-        keep = [p.detach().clone() for p in param.params]
-        best = torch.full((B,), -math.inf, device=keep[0].device)
+        starts = []  # start j: one row of each param
         for j in range(k):
             param.redraw(j)
+            starts.append([p[0].detach().clone() for p in param.params])
+        best = torch.full((B,), -math.inf, device=param.params[0].device)
+        choice = torch.zeros(B, dtype=torch.long, device=best.device)
+        for c0 in range(0, k, B):
+            chunk = starts[c0 : c0 + B]
+            param.redraw(0)  # every pass under the same code noise
+            for i, p in enumerate(param.params):
+                p[: len(chunk)] = torch.stack([s[i] for s in chunk])
             img = param.image_fn()
             classifier.run(classifier.fit_input(img.clamp(0, 1) if clamp else img), store)
-            total = objective.score(store)[0].float()
-            better = total > best
-            for p, kp in zip(param.params, keep):
-                kp[better] = p[better]
-            best = torch.where(better, total, best)
+            recorded = dict(store)
+            for i in range(len(chunk)):
+                store.clear()
+                store.update(
+                    {
+                        name: Activation(
+                            a.pre[i : i + 1].expand_as(a.pre), a.post[i : i + 1].expand_as(a.post)
+                        )
+                        for name, a in recorded.items()
+                    }
+                )
+                total = objective.score(store)[0].float()
+                better = total > best
+                choice[better] = c0 + i
+                best = torch.where(better, total, best)
         param.redraw(0)  # rewinds the parameterization's own random streams (code noise)
-        for p, kp in zip(param.params, keep):
-            p.copy_(kp)
+        for i, p in enumerate(param.params):
+            p.copy_(torch.stack([starts[c][i] for c in choice.tolist()]))
 
 
 def render(

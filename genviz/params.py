@@ -155,12 +155,9 @@ def _code_prior(path, decoder: Decoder | None, n: int):
     return prior
 
 
-def _bank_start(
-    prior, batch: int, gen: torch.Generator, code_range: dict, stats: dict | None, relu: bool = False
-) -> torch.Tensor:
-    """A seeded pick of the code prior's real codes, the same for every row; under a
-    ``code_range`` squash, the value whose squash is that code (exactly so within 2.985 standard
-    deviations of the mean; a dimension beyond is pulled in to there)."""
+def _bank_order(prior, gen: torch.Generator, relu: bool) -> torch.Tensor:
+    """A seeded order of the code prior's real codes: start j is code ``order[j % len]``, so
+    ``init_candidates`` = the bank's size tries each real code once."""
     if relu:  # alpha.relu would zero the bank code's negatives
         raise ValueError(
             "generator.param.alpha.init=bank starts from real codes, which have negative values: "
@@ -171,7 +168,13 @@ def _bank_start(
             "generator.param.alpha.init=bank starts from codes of real photos that the code prior keeps, "
             "and this one keeps none: retrain it with `python -m genviz.dae.codes CHECKPOINT`"
         )
-    j = int(torch.randint(len(prior.bank), (1,), generator=gen, device=gen.device))
+    return torch.randperm(len(prior.bank), generator=gen, device=gen.device)
+
+
+def _bank_start(prior, batch: int, j: int, code_range: dict, stats: dict | None) -> torch.Tensor:
+    """Real code ``j`` of the code prior, the same for every row; under a
+    ``code_range`` squash, the value whose squash is that code (exactly so within 2.985 standard
+    deviations of the mean; a dimension beyond is pulled in to there)."""
     c = prior.bank[j : j + 1].clone()
     if code_range["kind"] == "stats":
         st = _need_stats(stats, "generator.param.code_range.kind=stats")
@@ -262,7 +265,8 @@ def generator_prior(
     if alpha["init"] == "bank" or penalty["kind"] == "code_dae":
         prior = _code_prior(penalty.get("prior"), single if mode == "pretrained" else None, n).to(device)
     if alpha["init"] == "bank":
-        a = _bank_start(prior, batch, gen, code_range, stats, use_relu)
+        order = _bank_order(prior, gen, use_relu)
+        a = _bank_start(prior, batch, int(order[0]), code_range, stats)
     else:
         a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
@@ -312,10 +316,10 @@ def generator_prior(
                 if j == 0:
                     a.copy_(first)
                 else:
-                    g = _seeded(_candidate_seed(seed, j), device)
                     if alpha["init"] == "bank":
-                        a.copy_(_bank_start(prior, batch, g, code_range, stats, use_relu))
+                        a.copy_(_bank_start(prior, batch, int(order[j % len(order)]), code_range, stats))
                     else:
+                        g = _seeded(_candidate_seed(seed, j), device)
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)
 

@@ -150,3 +150,52 @@ def test_the_shipped_prior_belongs_to_the_shipped_decoder():
         penalty={"kind": "code_dae", "weight": 1.0},
     )
     assert torch.isfinite(param.penalty()).all()
+
+
+def test_candidates_as_many_as_the_bank_try_every_real_code_once(tmp_path, trained):
+    """init_candidates = the bank's size: each row starts from the real code its own objective
+    scores highest, the same as scoring every code alone (B codes per forward pass)."""
+    from genviz.classifiers import build_classifier
+    from genviz.engine import _choose_start
+    from genviz.objectives import BatchObjective
+    from genviz.targets import parse_targets
+
+    prior, _ = trained
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+    ck = torch.load(ckpt, weights_only=True)
+    ck["state_dict"].update(code_mean=prior.mean.clone(), code_std=prior.std.clone())
+    torch.save(ck, ckpt)
+    small, _ = code_prior.fit(_real_codes(40), C, S, hidden=8, steps=20, bank=12)
+    code_prior.save(small, tmp_path / "dae.code_prior.pt")
+    clf = build_classifier("tiny")
+    targets = ["class:1", "channel:relu2:3", "class:4"]
+    bo = BatchObjective(parse_targets(targets, clf), revive=True)
+
+    def param():
+        return generator_prior(
+            3,
+            checkpoint=ckpt,
+            alpha={"init": "bank", "relu": False},
+            noise={"kind": "none"},
+            code_range={"kind": "none"},
+            penalty={"kind": "code_dae", "weight": 1.0},
+        )
+
+    def scores(p):
+        with torch.no_grad(), clf.recording(bo.layers) as store:
+            clf.run(clf.fit_input(p.image_fn().clamp(0, 1)), store)
+            return bo.score(store)[0]
+
+    p = param()
+    each, seen = [], set()
+    for j in range(12):
+        p.redraw(j)
+        each.append(scores(p))
+        seen.add(tuple(p.params[0][0].tolist()))
+    each = torch.stack(each)  # [bank code, row]
+    assert len(seen) == 12  # every code of the bank once
+    p = param()
+    with clf.recording(bo.layers) as store:
+        _choose_start(p, bo, clf, store, 12, clamp=True)
+    assert torch.allclose(scores(p), each.max(0).values, atol=1e-5)
+    assert len(set(each.argmax(0).tolist())) > 1  # the rows chose different codes
