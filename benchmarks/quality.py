@@ -95,7 +95,7 @@ def methods(checkpoint: str) -> dict[str, tuple[list[str], str | None]]:
     out = {}
     shipped = checkpoint in SHIPPED_NAMES
     ck = Path(checkpoint) if shipped or Path(checkpoint).is_absolute() else ROOT / checkpoint
-    for g in ("dae", "dae_fast"):
+    for g in ("dae", "dae_fast", "dae_fast_sampled"):
         out[g] = (
             ["method=generator_prior", f"generator={g}", f"generator.param.checkpoint={ck}"],
             None if shipped or ck.exists() else f"no DAE checkpoint at {checkpoint}",

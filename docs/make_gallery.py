@@ -36,10 +36,19 @@ _TARGETS = "[" + ",".join("class:" + c.replace(" ", "_") for c in CLASSES) + "]"
 # name -> (title, visualize.py overrides after classifier=efficientnet_lite0)
 PANELS: dict[str, tuple[str, list[str]]] = {
     "dae_fast": ("Pretrained generator (the shipped decoder), `generator=dae_fast`", ["generator=dae_fast"]),
-    "untrained_fast": ("Untrained generator, `generator=untrained_fast`", ["generator=untrained_fast"]),
+    "maco": (
+        "Baseline: magnitude-constrained optimization (MACO, Fel et al. 2023), `method=maco`",
+        ["method=maco"],
+    ),
     "fourier": (
         "Baseline: Fourier parameterization + transforms (Lucid), `method=fourier`",
         ["method=fourier"],
+    ),
+    "untrained_fast": ("Untrained generator, `generator=untrained_fast`", ["generator=untrained_fast"]),
+    "dae_fast_sampled": (
+        "The shipped decoder from a draw of its code statistics (dae_fast before 2026-12), "
+        "`generator=dae_fast_sampled`",
+        ["generator=dae_fast_sampled"],
     ),
     "compound": (
         "Compound two-class images (paper Fig. 9), `generator=dae_fast`",

@@ -135,10 +135,10 @@ def _code_prior(path, decoder: Decoder | None, n: int):
         source = decoder.code_prior_source if decoder is not None else None
         if source is None:
             raise ValueError(
-                "generator.param.penalty.kind=code_dae needs a code prior, and this generator has none "
-                "(an untrained generator, or a checkpoint without one): train one with `python -m "
-                "genviz.dae.codes CHECKPOINT` and pass generator.param.penalty.prior=FILE, or use "
-                "generator.param.penalty.kind=code_z2"
+                "generator.param.alpha.init=bank and penalty.kind=code_dae (generator=dae_fast) need a "
+                "code prior, and this generator has none (an untrained generator, or a checkpoint without "
+                "one): make one with `python -m genviz.dae.codes CHECKPOINT` (minutes; written beside the "
+                "checkpoint, where it is found), or use generator=dae_fast_sampled (no code prior)"
             )
         prior = code_prior.from_dict(source) if isinstance(source, dict) else code_prior.load(source)
     recorded = getattr(prior, "decoder_fingerprint", None)

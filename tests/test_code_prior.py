@@ -199,3 +199,28 @@ def test_candidates_as_many_as_the_bank_try_every_real_code_once(tmp_path, train
         _choose_start(p, bo, clf, store, 12, clamp=True)
     assert torch.allclose(scores(p), each.max(0).values, atol=1e-5)
     assert len(set(each.argmax(0).tolist())) > 1  # the rows chose different codes
+
+
+def test_dae_fast_starts_from_real_codes_and_names_the_fix_without_a_prior(tmp_path, trained):
+    """generator=dae_fast's defaults: the best of the bank's real codes for each target, then
+    the target rises; a checkpoint without a code prior is one clear error naming both remedies."""
+    prior, _ = trained
+    ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
+    ck = torch.load(ckpt, weights_only=True)  # the decoder's code statistics: those of the real codes
+    ck["state_dict"].update(code_mean=prior.mean.clone(), code_std=prior.std.clone())
+    torch.save(ck, ckpt)
+    cfg = TINY + [
+        "generator=dae_fast",
+        f"generator.param.checkpoint={ckpt}",
+        "generator.steps=30",
+        "generator.optimizer.lr=0.1",
+        "target=[class:1,channel:relu2:3]",
+    ]
+    with pytest.raises(ValueError, match=r"genviz\.dae\.codes.*generator=dae_fast_sampled"):
+        generate(compose_cfg("visualize", cfg))
+    code_prior.save(trained[0], tmp_path / "dae.code_prior.pt")
+    res = generate(compose_cfg("visualize", cfg))
+    for r in res:
+        assert sum(r["history"][-5:]) / 5 > r["history"][0]
+    sampled = generate(compose_cfg("visualize", [*cfg, "generator=dae_fast_sampled"]))
+    assert len(sampled) == 2 and not torch.equal(sampled[0]["tensor"], res[0]["tensor"])

@@ -118,7 +118,7 @@ def test_code_statistics_round_trip_and_the_clamp_holds_in_visualize(tmp_path):
                 "visualize",
                 [
                     *TINY,
-                    "generator=dae_fast",
+                    "generator=dae_fast_sampled",
                     f"generator.param.checkpoint={last}",
                     "generator.param.compile=false",
                     "generator.param.alpha.init=mean",
@@ -148,7 +148,7 @@ def test_options_that_need_code_statistics_say_so(tmp_path):
     assert decoder_from_checkpoint(old).code_stats is None
     cfg = compose_cfg(
         "visualize",
-        [*TINY, "generator=dae_fast", f"generator.param.checkpoint={old}", "generator.param.compile=false",
+        [*TINY, "generator=dae_fast_sampled", f"generator.param.checkpoint={old}", "generator.param.compile=false",
          "generator.param.alpha.init=mean", "generator.steps=2", "target=class:1"],
     )  # fmt: skip
     with pytest.raises(ValueError, match="alpha.init=mean needs the code statistics"):

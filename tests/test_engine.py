@@ -175,7 +175,7 @@ def test_dae_fast_raises_the_target_activation(tmp_path):
     ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
     res = _run(
         [
-            "generator=dae_fast",
+            "generator=dae_fast_sampled",
             f"generator.param.checkpoint={ckpt}",
             "generator.param.compile=false",
             "generator.param.penalty.weight=1e-4",  # the tiny net's activations are ~0.1
@@ -243,7 +243,7 @@ def test_init_candidates_start_each_row_from_its_best_draw(tmp_path):
 def test_init_candidates_through_the_config_and_their_errors(tmp_path):
     ckpt = _tiny_dae_checkpoint(tmp_path / "dae.ckpt", code_stats=True)
     fast = [
-        "generator=dae_fast",
+        "generator=dae_fast_sampled",
         f"generator.param.checkpoint={ckpt}",
         "generator.steps=2",
         "seed=1",

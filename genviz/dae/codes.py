@@ -71,6 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", type=float, default=0.5, help="training noise, in standard deviations")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--bank", type=int, default=256, help="real codes kept for generator.param.alpha.init=bank starts"
+    )
     ap.add_argument("--data-override", action="append", default=[], help="e.g. data.max_images=1000")
     ap.add_argument(
         "--codes", default=None, help="a file of codes: read it if it exists (no encoding), else write it"
@@ -131,6 +134,7 @@ def main(argv=None) -> int:
         args.hidden,
         args.noise,
         args.steps,
+        bank=args.bank,
         seed=args.seed,
         progress=True,
     )
