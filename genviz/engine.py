@@ -90,15 +90,19 @@ class _Selector:
         return img.detach().clone()
 
 
+CHOICE_BATCH = 32  # starts scored per forward pass when the parameterization can decode any number
+
+
 def _choose_start(
     param: Param, objective: Scorer, classifier: Classifier, store, k: int, clamp: bool
 ) -> None:
     """Set each row's params to the best of ``k`` starts by ``objective``'s total (clean image).
 
-    Start j is the same for every row (``param.redraw``), so one forward pass scores B of them
+    Start j is the same for every row (``param.redraw``), so one forward pass scores many of them
     for every row at once: row i of the pass holds start i, and each row's objective reads start
-    i's recorded activations broadcast to the batch.  ceil(k / B) passes, not k; with code noise,
-    a start is scored under the noise draw of the row it sits in."""
+    i's recorded activations broadcast to the batch.  With ``param.decode`` (the pretrained
+    generator prior) a pass holds up to max(B, CHOICE_BATCH) starts, scored on their clean code;
+    otherwise B, each under the code noise of the row it sits in."""
     B = len(objective)
     if param.redraw is None or any(p.shape[:1] != (B,) for p in param.params):
         raise ValueError(
@@ -113,12 +117,16 @@ def _choose_start(
             starts.append([p[0].detach().clone() for p in param.params])
         best = torch.full((B,), -math.inf, device=param.params[0].device)
         choice = torch.zeros(B, dtype=torch.long, device=best.device)
-        for c0 in range(0, k, B):
-            chunk = starts[c0 : c0 + B]
-            param.redraw(0)  # every pass under the same code noise
-            for i, p in enumerate(param.params):
-                p[: len(chunk)] = torch.stack([s[i] for s in chunk])
-            img = param.image_fn()
+        per_pass = max(B, CHOICE_BATCH) if param.decode is not None else B
+        for c0 in range(0, k, per_pass):
+            chunk = starts[c0 : c0 + per_pass]
+            if param.decode is not None:
+                img = param.decode(torch.stack([s[0] for s in chunk]))
+            else:
+                param.redraw(0)  # every pass under the same code noise
+                for i, p in enumerate(param.params):
+                    p[: len(chunk)] = torch.stack([s[i] for s in chunk])
+                img = param.image_fn()
             classifier.run(classifier.fit_input(img.clamp(0, 1) if clamp else img), store)
             recorded = dict(store)
             for i in range(len(chunk)):
@@ -126,7 +134,8 @@ def _choose_start(
                 store.update(
                     {
                         name: Activation(
-                            a.pre[i : i + 1].expand_as(a.pre), a.post[i : i + 1].expand_as(a.post)
+                            a.pre[i : i + 1].expand(B, *a.pre.shape[1:]),
+                            a.post[i : i + 1].expand(B, *a.post.shape[1:]),
                         )
                         for name, a in recorded.items()
                     }

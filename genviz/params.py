@@ -34,6 +34,9 @@ class Param:
     redraw: Callable[[int], None] | None = None
     # MACO: the accumulated |d loss / d image| [B, 3, H, W], filled by the backward passes
     transparency: torch.Tensor | None = None
+    # decode(rows): the clean images (no code noise) of any number of rows of params[0]; lets
+    # init_candidates score more starts per forward pass than the batch has rows
+    decode: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def _seeded(seed: int, device) -> torch.Generator:
@@ -323,4 +326,5 @@ def generator_prior(
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)
 
-    return Param(params, image_fn, pen, [net], redraw)
+    decode = (lambda rows: to_pixels(run(shape_code(rows)))) if mode == "pretrained" else None
+    return Param(params, image_fn, pen, [net], redraw, decode=decode)
