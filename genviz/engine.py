@@ -90,43 +90,43 @@ class _Selector:
         return img.detach().clone()
 
 
-CHOICE_BATCH = 32  # starts scored per forward pass when the parameterization can decode any number
+CHOICE_BATCH = 32  # starts scored per forward pass (more when the batch has more rows)
 
 
 def _choose_start(
     param: Param, objective: Scorer, classifier: Classifier, store, k: int, clamp: bool
 ) -> None:
-    """Set each row's params to the best of ``k`` starts by ``objective``'s total (clean image).
+    """Set each row's code to the best of ``k`` starts by ``objective``'s total (clean image).
 
     Start j is the same for every row (``param.redraw``), so one forward pass scores many of them
-    for every row at once: row i of the pass holds start i, and each row's objective reads start
-    i's recorded activations broadcast to the batch.  With ``param.decode`` (the pretrained
-    generator prior) a pass holds up to max(B, CHOICE_BATCH) starts, scored on their clean code;
-    otherwise B, each under the code noise of the row it sits in."""
+    for every row at once: ``param.decode`` makes the images of up to max(B, CHOICE_BATCH) starts
+    (their clean code), and each row's objective reads start i's recorded activations broadcast
+    to the batch."""
     B = len(objective)
-    if param.redraw is None or any(p.shape[:1] != (B,) for p in param.params):
+    if (
+        param.redraw is None
+        or param.decode is None
+        or len(param.params) != 1
+        or param.params[0].shape[0] != B
+    ):
         raise ValueError(
             "init_candidates > 1 needs a parameterization that can draw other starts row by row: "
-            "the pretrained generator prior with generator.param.alpha.init=sample; set "
+            "the pretrained generator prior with generator.param.alpha.init=sample or bank; set "
             "init_candidates=1 for this one"
         )
+    code = param.params[0]  # the one tensor the starts set (decode's input)
     with torch.no_grad():
-        starts = []  # start j: one row of each param
+        starts = []  # start j: one row of the code
         for j in range(k):
             param.redraw(j)
-            starts.append([p[0].detach().clone() for p in param.params])
-        best = torch.full((B,), -math.inf, device=param.params[0].device)
+            starts.append(code[0].detach().clone())
+        starts = torch.stack(starts)
+        best = torch.full((B,), -math.inf, device=code.device)
         choice = torch.zeros(B, dtype=torch.long, device=best.device)
-        per_pass = max(B, CHOICE_BATCH) if param.decode is not None else B
+        per_pass = max(B, CHOICE_BATCH)
         for c0 in range(0, k, per_pass):
             chunk = starts[c0 : c0 + per_pass]
-            if param.decode is not None:
-                img = param.decode(torch.stack([s[0] for s in chunk]))
-            else:
-                param.redraw(0)  # every pass under the same code noise
-                for i, p in enumerate(param.params):
-                    p[: len(chunk)] = torch.stack([s[i] for s in chunk])
-                img = param.image_fn()
+            img = param.decode(chunk)
             classifier.run(classifier.fit_input(img.clamp(0, 1) if clamp else img), store)
             recorded = dict(store)
             for i in range(len(chunk)):
@@ -145,8 +145,7 @@ def _choose_start(
                 choice[better] = c0 + i
                 best = torch.where(better, total, best)
         param.redraw(0)  # rewinds the parameterization's own random streams (code noise)
-        for i, p in enumerate(param.params):
-            p.copy_(torch.stack([starts[c][i] for c in choice.tolist()]))
+        code.copy_(starts[choice])
 
 
 def render(

@@ -34,8 +34,8 @@ class Param:
     redraw: Callable[[int], None] | None = None
     # MACO: the accumulated |d loss / d image| [B, 3, H, W], filled by the backward passes
     transparency: torch.Tensor | None = None
-    # decode(rows): the clean images (no code noise) of any number of rows of params[0]; lets
-    # init_candidates score more starts per forward pass than the batch has rows
+    # decode(rows): the clean images (no code noise) of any number of rows of params[0]: how
+    # init_candidates scores many starts per forward pass
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
@@ -283,10 +283,12 @@ def generator_prior(
         return shape_code(f() * a)
 
     run = _compiled(net) if compile else net
+    decode = None  # the clean images of any rows of ``a`` (the choice among init_candidates)
     if mode == "untrained":
         image_fn = lambda: to_pixels(run(code().reshape(1, -1)))
     else:
-        image_fn = lambda: to_pixels(run(code()))
+        decode = lambda rows: to_pixels(run(shape_code(rows)))
+        image_fn = lambda: decode(f() * a)
 
     w = float(penalty["weight"])
     if penalty["kind"] == "alpha_l2":
@@ -326,5 +328,4 @@ def generator_prior(
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)
 
-    decode = (lambda rows: to_pixels(run(shape_code(rows)))) if mode == "pretrained" else None
     return Param(params, image_fn, pen, [net], redraw, decode=decode)
