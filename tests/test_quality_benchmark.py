@@ -48,3 +48,38 @@ def test_each_method_runs_the_chosen_classes_with_or_without_a_progress_bar(qual
     assert cfg.progress is progress
     assert list(cfg.target) == ["class:1", "class:7"]
     assert (cfg.seed, cfg.batch_size, cfg.method.name) == (3, 2, "fourier")
+
+
+def test_seed_means_read_what_quality_writes(quality, tmp_path):
+    """benchmarks/seed_means.py averages the tables quality.write_md writes, seed by seed, and a
+    FILE:old=new argument renames a method of one file."""
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("seed_means", ROOT / "benchmarks" / "seed_means.py")
+    seed_means = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed_means)
+
+    def row(method, evaluator, top1, kid):
+        return {"method": method, "evaluator": evaluator, "steps": 10, "n": 2, "top1": top1, "top5": 1.0,
+                "prob": 0.5, "plausibility_median": 4 * top1, "plausibility_mean": 5.0,
+                "plausibility_top1": 0.5, "kid_x1000": kid, "kid_se_x1000": 1.0, "colourfulness": 40.0,
+                "contrast": 0.2, "own_prob": 0.9, "dead": 0, "s_per_image": 1.0,
+                "per_class": [(1, 2.0), (3, 4.0)]}  # fmt: skip
+
+    files = []
+    for seed, (a, b) in enumerate([(0.5, 0.25), (1.0, 0.75)]):
+        args = SimpleNamespace(classifier="tiny", evaluator="e1,e2", seed=seed, batch_size=2, steps=None,
+                               offset=0)  # fmt: skip
+        path = tmp_path / f"seed{seed}.md"
+        rows = [row("m", "e1", a, 10.0 * (seed + 1)), row("m", "e2", b, 30.0)]
+        quality.write_md(path, rows, [], args, ["goldfish", "lemon"], "cmd")
+        files.append(str(path))
+    assert seed_means.main([files[0], files[1] + ":m=old"]) == 0
+    summaries = seed_means.seed_means(
+        [seed_means.read_table(tmp_path / "seed0.md"), seed_means.read_table(tmp_path / "seed1.md")]
+    )
+    e1 = next(s for s in summaries if s["evaluator"] == "e1")
+    assert e1["seeds"] == [0, 1] and e1["top1"] == pytest.approx(0.75) and e1["kid"] == pytest.approx(15.0)
+    assert e1["plaus"] == pytest.approx(3.0)  # the median of the seeds' medians (2 and 4)
+    renamed = seed_means.seed_means([seed_means.read_table(tmp_path / "seed1.md", {"m": "old"})])
+    assert {s["method"] for s in renamed} == {"old"}
