@@ -94,7 +94,7 @@ def run_plain(args) -> dict:
             except StopIteration:
                 break
             t1 = time.perf_counter()
-            _, _, losses = model._step(batch, train=True)
+            _, _, losses, _ = model._step(batch, train=True)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.generator_parameters(), 1.0)  # as trainer.gradient_clip_val

@@ -195,7 +195,8 @@ class ReconstructionGrid(pl.Callback):
             if ds is None:
                 ds = trainer.val_dataloaders.dataset
             n = min(self.n_images, len(ds))
-            self._batch = torch.stack([ds[i] for i in range(n)])
+            items = [ds[i] for i in range(n)]
+            self._batch = torch.stack([x[0] if isinstance(x, tuple) else x for x in items])
         return self._batch
 
     @rank_zero_only

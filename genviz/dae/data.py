@@ -117,6 +117,24 @@ def list_images(root: str | os.PathLike, layout: str = "folder", classes=None, s
     return sorted(files)
 
 
+def wnid_of(path: Path) -> str:
+    """The WordNet id a photo is filed under: its name's prefix (``n01443537_12.JPEG``) or, failing
+    that, its folder's name (``train/n01443537/images/...`` is read from the nearest ``n…`` folder)."""
+    head = path.name.split("_")[0]
+    if head.startswith("n") and head[1:].isdigit():
+        return head
+    for parent in path.parents:
+        if parent.name.startswith("n") and parent.name[1:].isdigit():
+            return parent.name
+    return path.parent.name
+
+
+def is_sharp(path: Path, size: int) -> bool:
+    """The photo's shorter side (read from its header) is at least ``size`` px."""
+    with Image.open(path) as im:
+        return min(im.size) >= size
+
+
 def _open_rgb(path: Path, draft: int | None = None) -> Image.Image:
     with Image.open(path) as im:
         if draft:  # JPEG: decode at the smallest DCT scale that is still >= draft px
@@ -142,9 +160,22 @@ def check_images(files: Sequence[Path], mode: str = "decode") -> tuple[list[Path
 
 
 class ImageFiles(Dataset):
-    def __init__(self, files: Sequence[Path], transform, draft: int | None = None, cache: bool = False):
+    """Photos as [0, 1] tensors; with ``sharp_size`` each item is ``(pixels, sharp)``, ``sharp``
+    telling whether the photo's own shorter side (as decoded) is at least ``sharp_size`` px: a
+    64 px photo upsampled to 128 px has no detail above 64 px to learn from."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        transform,
+        draft: int | None = None,
+        cache: bool = False,
+        sharp_size: int | None = None,
+    ):
         self.files, self.transform, self.draft = list(files), transform, draft
         self._cache: dict[int, Image.Image] | None = {} if cache else None
+        self._native: dict[int, int] = {}
+        self.sharp_size = sharp_size
         self.failed = 0
 
     def __len__(self) -> int:
@@ -154,17 +185,21 @@ class ImageFiles(Dataset):
         if self._cache is not None and i in self._cache:
             return self._cache[i]
         im = _open_rgb(self.files[i], self.draft)
+        self._native[i] = min(im.size)
         if self._cache is not None:
             if self.draft:  # keep it small: shorter side = the resize size
                 im = T.functional.resize(im, self.draft, antialias=True)
             self._cache[i] = im
         return im
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         for attempt in range(10):
             j = i if attempt == 0 else random.randrange(len(self.files))
             try:
-                return self.transform(self._load(j))
+                pixels = self.transform(self._load(j))
+                if self.sharp_size is None:
+                    return pixels
+                return pixels, torch.tensor(self._native[j] >= self.sharp_size)
             except Exception as e:  # truncated or corrupt file that passed the setup check
                 self.failed += 1
                 if self.failed == 1:
@@ -192,6 +227,8 @@ class ImageDataModule(pl.LightningDataModule):
         check: str = "decode",
         cache: bool = False,
         max_images: int | None = None,
+        native: bool = False,
+        sharp_fraction: float | None = None,
     ):
         super().__init__()
         from hydra.utils import to_absolute_path  # works with or without a Hydra run
@@ -231,6 +268,12 @@ class ImageDataModule(pl.LightningDataModule):
         self.flip, self.check, self.cache, self.max_images = flip, check, cache, max_images
         self.crop_scale = tuple(float(v) for v in crop_scale) if crop_scale else None
         self.color_jitter = float(color_jitter)
+        self.native = bool(native)
+        if sharp_fraction is not None and not (self.native and 0 < float(sharp_fraction) < 1):
+            raise DataConfigError(
+                f"data.sharp_fraction must be a number in (0, 1) with data.native=true, got {sharp_fraction!r}"
+            )
+        self.sharp_fraction = None if sharp_fraction is None else float(sharp_fraction)
         self.unreadable: list[Path] = []
         self.train_set = self.val_set = None
 
@@ -286,14 +329,35 @@ class ImageDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         train, val = self.split()
-        self.train_set = ImageFiles(train, self.transforms(True), self.resize, self.cache)
-        self.val_set = ImageFiles(val, self.transforms(False), self.resize, self.cache)
+        sharp = self.image_size if self.native else None
+        self.train_set = ImageFiles(train, self.transforms(True), self.resize, self.cache, sharp)
+        self.val_set = ImageFiles(val, self.transforms(False), self.resize, self.cache, sharp)
+
+    def sharp_sampler(self, ds: ImageFiles) -> torch.utils.data.WeightedRandomSampler | None:
+        """With ``sharp_fraction``: draw the photos at least ``image_size`` px (read from their
+        headers) as that fraction of every epoch, the small ones as the rest (the few large photos
+        are what teaches detail above the small ones' resolution)."""
+        if self.sharp_fraction is None:
+            return None
+        sharp = torch.tensor([is_sharp(p, self.image_size) for p in ds.files])
+        n_sharp = int(sharp.sum())
+        if n_sharp in (0, len(sharp)):
+            rank_zero_warn(
+                f"data.sharp_fraction: {n_sharp} of {len(sharp)} photos are sharp; sampling uniformly"
+            )
+            return None
+        f = self.sharp_fraction
+        weights = torch.where(sharp, f / n_sharp, (1 - f) / (len(sharp) - n_sharp)).double()
+        g = torch.Generator().manual_seed(self.seed)
+        return torch.utils.data.WeightedRandomSampler(weights, len(ds), replacement=True, generator=g)
 
     def _loader(self, ds, shuffle: bool) -> DataLoader:
+        sampler = self.sharp_sampler(ds) if shuffle else None
         return DataLoader(
             ds,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -24,6 +24,11 @@ Recipes beyond the paper (each off by default, so ``dae=paper`` is the paper):
 - ``adversarial.weight > 0``: + weight x a hinge GAN loss from a small patch discriminator
   (:class:`genviz.dae.discriminator.PatchDiscriminator`), trained in the same step with its own
   optimizer (Lightning manual optimization; the gradient clipping moves into the module).
+- ``lowres_size``: with a data module that marks each photo sharp or not (``data.native=true``),
+  the reconstruction, perceptual and adversarial terms see a photo smaller than the training
+  size (a 64 px tiny-imagenet photo upsampled to 128) and its reconstruction both brought down to
+  ``lowres_size`` px and back: the decoder is asked for the detail a photo has, not for the blur
+  of its upsampling (a learned upsampler taught by the few large photos).
 - Code statistics: the per-dimension mean and standard deviation of the training codes
   (an exponential moving average) are buffers ``code_mean`` / ``code_std``, saved in every
   checkpoint; ``visualize.py`` can start from them and keep the optimized code in their range.
@@ -116,6 +121,7 @@ class DAE(pl.LightningModule):
         perceptual: dict | None = None,
         adversarial: dict | None = None,
         code_stats_momentum: float = 0.01,
+        lowres_size: int | None = None,
     ):
         super().__init__()
         if loss not in LOSSES:
@@ -178,6 +184,17 @@ class DAE(pl.LightningModule):
         noisy = self.add_noise(pixels, generator)
         return noisy, to_pixels(self(from_pixels(noisy)))
 
+    def at_native(self, x: torch.Tensor, sharp: torch.Tensor | None) -> torch.Tensor:
+        """Standardized images, those not ``sharp`` brought down to ``lowres_size`` px and back up
+        (no host sync: both are computed and picked per image)."""
+        size = self.hparams.get("lowres_size")
+        if sharp is None or not size:
+            return x
+        small = F.interpolate(
+            F.interpolate(x, size=int(size), mode="area"), size=x.shape[-2:], mode="bilinear"
+        )
+        return torch.where(sharp.view(-1, 1, 1, 1), x, small)
+
     def compute_loss(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         hp = self.hparams
         mse = F.mse_loss(recon, target)
@@ -213,13 +230,19 @@ class DAE(pl.LightningModule):
         self.code_count += len(code)
 
     def _step(self, batch, train: bool = False):
-        pixels = batch[0] if isinstance(batch, list | tuple) else batch
+        """-> (pixels, reconstruction, its loss terms, the pair the discriminator sees)."""
+        pixels, sharp = batch, None
+        if isinstance(batch, list | tuple):  # (pixels,), (pixels, labels) or (pixels, sharp)
+            pixels = batch[0]
+            if len(batch) == 2 and batch[1].dtype == torch.bool:
+                sharp = batch[1]
         target = from_pixels(pixels)
         code = self.encoder(from_pixels(self.add_noise(pixels)))
         if train:
             self.update_code_stats(code)
         recon = self.decoder(code)
-        return pixels, recon, self.compute_loss(recon, target)
+        seen = self.at_native(recon, sharp), self.at_native(target, sharp)
+        return pixels, recon, self.compute_loss(*seen), seen
 
     # ------------------------------------------------------------ lightning
     def check_finite_loss(self, loss: torch.Tensor) -> None:
@@ -237,11 +260,11 @@ class DAE(pl.LightningModule):
             )
 
     def training_step(self, batch, batch_idx):
-        pixels, recon, losses = self._step(batch, train=True)
+        pixels, _, losses, (recon, target) = self._step(batch, train=True)
         self.check_finite_loss(losses["loss"])
         n = len(pixels)
         if self.discriminator is not None:
-            losses.update(self._adversarial_step(recon, from_pixels(pixels), losses["loss"]))
+            losses.update(self._adversarial_step(recon, target, losses["loss"]))
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=n)
         return losses["loss"] if self.automatic_optimization else None
@@ -270,7 +293,7 @@ class DAE(pl.LightningModule):
         return {"loss": loss.detach(), "g_adv": g_adv.detach(), "d_loss": d_loss.detach()}
 
     def validation_step(self, batch, batch_idx):
-        pixels, recon, losses = self._step(batch)
+        pixels, recon, losses, _ = self._step(batch)
         n = len(pixels)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True, batch_size=n)
         self.log("val/psnr", psnr(to_pixels(recon), pixels), prog_bar=True, sync_dist=True, batch_size=n)

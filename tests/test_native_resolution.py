@@ -1,0 +1,110 @@
+"""Training at 128 px on photos that are mostly 64 px (data.native, dae.lowres_size): a small photo
+and its reconstruction are compared at lowres_size, so the decoder is not taught the blur of the
+upsampling; the few large photos are drawn as data.sharp_fraction of each epoch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import compose_cfg, make_images
+
+from genviz import code_prior
+from genviz.dae import codes
+from genviz.dae.data import DataConfigError, ImageDataModule
+from genviz.dae.module import DAE
+from genviz.dae.train import train
+
+
+def _two_sizes(tmp_path):
+    """3 large photos of two classes (n01440764 twice, n01484850) and 9 small ones (n01443537)."""
+    root = tmp_path / "photos"
+    for name, n, size, wnids in (
+        ("large", 3, 40, ["n01440764", "n01484850", "n01440764"]),
+        ("small", 9, 8, ["n01443537"] * 9),
+    ):
+        for p, wnid in zip(sorted(make_images(tmp_path / name, n=n, size=size).iterdir()), wnids):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            p.rename(root / name / f"{wnid}_{p.name}")
+    return root
+
+
+def test_items_say_whether_the_photo_is_sharp_and_the_sampler_draws_the_fraction(tmp_path):
+    root = _two_sizes(tmp_path)
+    dm = ImageDataModule(root=str(root), image_size=16, resize=18, batch_size=4, num_workers=0, val_size=2,
+                         native=True, sharp_fraction=0.5, check="header")  # fmt: skip
+    dm.setup()
+    for ds in (dm.train_set, dm.val_set):
+        for i, f in enumerate(ds.files):
+            pixels, sharp = ds[i]
+            assert pixels.shape == (3, 16, 16) and bool(sharp) == (f.parent.name == "large")
+    sampler = dm.sharp_sampler(dm.train_set)
+    n_large = sum(f.parent.name == "large" for f in dm.train_set.files)
+    assert 0 < n_large < len(dm.train_set.files) / 2  # large photos are the minority ...
+    many = [dm.train_set.files[i].parent.name for _ in range(200) for i in sampler]
+    assert abs(many.count("large") / len(many) - 0.5) < 0.05  # ... and drawn as half of every epoch
+    assert len(list(sampler)) == len(dm.train_set)
+    batch = next(iter(dm.train_dataloader()))
+    assert isinstance(batch, list) and batch[1].dtype == torch.bool
+    with pytest.raises(DataConfigError, match="sharp_fraction"):
+        ImageDataModule(root=str(root), image_size=16, sharp_fraction=0.5)  # needs native=true
+    plain = ImageDataModule(root=str(root), image_size=16, resize=18, num_workers=0, val_size=2)
+    plain.setup()
+    assert isinstance(plain.train_set[0], torch.Tensor)  # without native: tensors, as before
+
+
+def test_a_small_photo_is_compared_at_lowres_size():
+    model = DAE(
+        decoder={"code_channels": 4, "code_size": 2, "channels": [8, 8, 8], "layout": "same"},
+        encoder={"channels": [4, 4, 4], "hidden": 8}, image_size=16, lowres_size=8,
+    )  # fmt: skip
+    target = torch.zeros(2, 3, 16, 16)
+    checker = torch.ones(16, 16)
+    checker[::2] *= -1
+    checker[:, ::2] *= -1  # a +-1 checkerboard: nothing of it survives at 8 px
+    recon = target + checker
+    sharp = torch.tensor([True, False])
+    seen_r, seen_t = model.at_native(recon, sharp), model.at_native(target, sharp)
+    assert torch.equal(seen_r[0], recon[0])  # a sharp photo is compared as it is
+    assert seen_r[1].abs().max() < 1e-6  # the detail above 8 px is not asked of a small one
+    assert model.compute_loss(seen_r[1:], seen_t[1:])["mse"] < 1e-10
+    assert model.compute_loss(seen_r[:1], seen_t[:1])["mse"] == pytest.approx(1.0)
+    shifted = target + 0.5  # what survives at 8 px still counts
+    assert model.compute_loss(model.at_native(shifted, sharp)[1:], seen_t[1:])["mse"] == pytest.approx(0.25)
+
+
+def test_the_even43k_recipe_trains_and_resumes_from_last(tmp_path):
+    root = _two_sizes(tmp_path)
+
+    def cfg(*extra):
+        return compose_cfg(
+            "train_dae",
+            [
+                "dae=trunk_lite0_even43k",
+                "dae.image_size=32", "dae.decoder.code_size=2", "dae.decoder.channels=[8,8,8,8]",
+                "dae.decoder.code_channels=4", "dae.encoder.hidden=8", "dae.adversarial.channels=4",
+                "dae.lowres_size=16", "dae.warmup_steps=0", "dae.perceptual.layers=[blocks1]",
+                "data=folder", f"data.root={root}", "data.native=true", "data.sharp_fraction=0.5",
+                "data.resize=36", "data.crop_scale=[0.5,1.0]", "data.batch_size=4", "data.val_size=2",
+                "data.num_workers=0", "trainer=cpu", "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+                "trainer.log_every_n_steps=1", "logger=none", "name=e43", f"paths.output_dir={tmp_path / 'run'}",
+                *extra,
+            ],
+        )  # fmt: skip
+
+    train(cfg("trainer.max_steps=2"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["hyper_parameters"]["lowres_size"] == 16
+    metrics = train(cfg("trainer.max_steps=4", "ckpt_path=last"))
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    assert "train/g_adv" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+    # its code prior, the bank taken from the photos of at least 32 px, each code with its class
+    out = tmp_path / "e43.code_prior.pt"
+    args = [str(last), "--data", "folder", "--data-override", f"data.root={root}", "--data-override",
+            "data.val_size=2", "--data-override", "data.num_workers=0", "--steps", "100", "--hidden", "8",
+            "--bank-photos", "sharp", "--out", str(out)]  # fmt: skip
+    assert codes.main(args) == 0
+    prior = code_prior.load(out)
+    large = {p.name.split("_")[0] for p in (root / "large").iterdir()}
+    assert 1 <= len(prior.bank) <= 3 and set(prior.bank_labels) <= large  # no code of a small photo
