@@ -197,6 +197,7 @@ def generate(cfg: DictConfig, classifier: Classifier | None = None, on_batch=Non
                 minimizing=minimizing,
                 optimized_activation=float(res.activation[i]),
                 dead_start=bool(res.dead_start[i]),
+                start=res.starts[i] if res.starts else None,
                 status=status,
                 steps=res.steps[i],
                 seconds=res.seconds / len(chunk),

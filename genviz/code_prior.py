@@ -54,6 +54,7 @@ class CodePrior(nn.Module):
         self.register_buffer("mean", torch.zeros(n))
         self.register_buffer("std", torch.ones(n))
         self.register_buffer("bank", torch.zeros(int(bank), n))
+        self.bank_labels: list[str] = []  # what each bank code is a photo of (WordNet ids), if known
 
     @property
     def code_dim(self) -> int:
@@ -95,10 +96,14 @@ def fit(
     seed: int = 0,
     progress: bool = False,
     bank: int = 256,
+    bank_codes: torch.Tensor | None = None,
+    bank_labels: list[str] | None = None,
 ) -> tuple[CodePrior, list[float]]:
     """Train a :class:`CodePrior` on ``codes`` [N, n] (denoising: ``noise`` standard deviations of
     Gaussian noise, MSE to the clean code; Adam, cosine schedule); it keeps ``bank`` of the codes
-    (a seeded draw).  Returns (prior in eval mode, the loss every 100 steps)."""
+    (a seeded draw), or with ``bank_codes`` and their ``bank_labels`` up to ``bank`` of those,
+    spread over as many labels as it can (:func:`spread`).  Returns (prior in eval mode, the loss
+    every 100 steps)."""
     if codes.dim() != 2 or codes.shape[1] != channels * size**2:
         raise ValueError(f"codes must be [N, {channels * size**2}], got {list(codes.shape)}")
     if len(codes) < 2:
@@ -106,12 +111,18 @@ def fit(
     g = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        prior = CodePrior(channels, size, hidden, noise, min(int(bank), len(codes)))
+        n_bank = len(codes) if bank_codes is None else len(bank_codes)
+        prior = CodePrior(channels, size, hidden, noise, min(int(bank), n_bank))
     codes = codes.float()
-    keep = torch.randperm(len(codes), generator=torch.Generator().manual_seed(int(seed) + 1))[
-        : len(prior.bank)
-    ]
-    prior.bank.copy_(codes[keep])
+    if bank_codes is None:
+        keep = torch.randperm(len(codes), generator=torch.Generator().manual_seed(int(seed) + 1))
+        prior.bank.copy_(codes[keep[: len(prior.bank)]])
+    else:
+        if bank_labels is None or len(bank_labels) != len(bank_codes):
+            raise ValueError("bank_codes need one label each (bank_labels)")
+        keep = spread(bank_labels, len(prior.bank), seed)
+        prior.bank.copy_(bank_codes.float()[keep])
+        prior.bank_labels = [bank_labels[i] for i in keep]
     prior.mean.copy_(codes.mean(0))
     prior.std.copy_(codes.std(0).clamp_min(1e-6))
     z_all = prior.standardize(codes)
@@ -148,6 +159,23 @@ def fit(
     return prior.eval().requires_grad_(False), curve
 
 
+def spread(labels: list[str], n: int, seed: int = 0) -> list[int]:
+    """Indices of ``n`` items taking the labels in turn (a seeded order of labels, then of items
+    within each): one item of every label before a second of any, so that ``n`` at least the
+    number of labels covers them all."""
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    by_label: dict[str, list[int]] = {}
+    for i in torch.randperm(len(labels), generator=g).tolist():
+        by_label.setdefault(labels[i], []).append(i)
+    queues = list(by_label.values())
+    picked: list[int] = []
+    for depth in range(max(map(len, queues), default=0)):
+        picked += [q[depth] for q in queues if depth < len(q)]
+        if len(picked) >= n:
+            break
+    return picked[:n]
+
+
 def fingerprint(decoder: nn.Module) -> str:
     """A short hash of a decoder's weights: a code prior records the decoder it was trained for."""
     import hashlib
@@ -162,6 +190,8 @@ def fingerprint(decoder: nn.Module) -> str:
 def to_dict(prior: CodePrior, decoder: str | None = None) -> dict:
     """``decoder``: the :func:`fingerprint` of the decoder whose codes it was trained on."""
     d = {"hyper_parameters": prior.hyper_parameters(), "state_dict": prior.state_dict()}
+    if prior.bank_labels:
+        d["bank_labels"] = list(prior.bank_labels)
     if decoder:
         d["decoder"] = decoder
     return d
@@ -176,6 +206,10 @@ def from_dict(d: dict, where: str = "code prior") -> CodePrior:
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{where}: not a genviz code prior ({str(e).splitlines()[0][:200]})") from None
     prior.decoder_fingerprint = d.get("decoder") if isinstance(d, dict) else None
+    labels = d.get("bank_labels") or []
+    if labels and len(labels) != len(prior.bank):
+        raise ValueError(f"{where}: {len(labels)} bank labels for {len(prior.bank)} bank codes")
+    prior.bank_labels = [str(x) for x in labels]
     return prior.eval().requires_grad_(False)
 
 

@@ -48,6 +48,9 @@ class RenderResult:
     frames: list[torch.Tensor]
     nonfinite: list[bool] = field(default_factory=list)  # rows whose activation or image is nan/inf
     minimizing: list[bool] = field(default_factory=list)  # rows with only negative weights
+    starts: list[str | None] = field(
+        default_factory=list
+    )  # each row's chosen start in words (Param.start_label)
 
     def grid(self, labels: list[str] | None = None):
         """A labelled contact sheet (PIL image): row k's final activation and status."""
@@ -95,8 +98,9 @@ CHOICE_BATCH = 32  # starts scored per forward pass (more when the batch has mor
 
 def _choose_start(
     param: Param, objective: Scorer, classifier: Classifier, store, k: int, clamp: bool
-) -> None:
-    """Set each row's code to the best of ``k`` starts by ``objective``'s total (clean image).
+) -> list[int]:
+    """Set each row's code to the best of ``k`` starts by ``objective``'s total (clean image);
+    returns the start each row took.
 
     Start j is the same for every row (``param.redraw``), so one forward pass scores many of them
     for every row at once: ``param.decode`` makes the images of up to max(B, CHOICE_BATCH) starts
@@ -146,6 +150,7 @@ def _choose_start(
                 best = torch.where(better, total, best)
         param.redraw(0)  # rewinds the parameterization's own random streams (code noise)
         code.copy_(starts[choice])
+    return choice.tolist()
 
 
 def render(
@@ -197,8 +202,10 @@ def render(
     bar = tqdm(total=steps, desc=desc or "render", disable=not progress, leave=False, dynamic_ncols=True)
     img = None
     with classifier.recording(objective.layers) as store:
+        chosen = [0] * B
         if init_candidates > 1:
-            _choose_start(param, objective, classifier, store, init_candidates, clamp)
+            chosen = _choose_start(param, objective, classifier, store, init_candidates, clamp)
+        starts = [param.start_label(j) for j in chosen] if param.start_label else []
         step = -1
         for step in range(steps):
             img = param.image_fn()
@@ -276,4 +283,5 @@ def render(
         frames,
         nonfinite,
         mini,
+        starts,
     )

@@ -9,6 +9,7 @@ own parameters, so a batch gives the same images as one-by-one runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class Param:
     # decode(rows): the clean images (no code noise) of any number of rows of params[0]: how
     # init_candidates scores many starts per forward pass
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # start_label(j): what start j is, in words (a bank start: the class of the photo whose code
+    # it is), written to results.json as ``start``; None: starts are not described
+    start_label: Callable[[int], str | None] | None = None
 
 
 def _seeded(seed: int, device) -> torch.Generator:
@@ -172,6 +176,19 @@ def _bank_order(prior, gen: torch.Generator, relu: bool) -> torch.Tensor:
             "and this one keeps none: retrain it with `python -m genviz.dae.codes CHECKPOINT`"
         )
     return torch.randperm(len(prior.bank), generator=gen, device=gen.device)
+
+
+def _bank_label(prior, order: torch.Tensor, j: int) -> str:
+    """Start j of a bank (``order[j % len]``, as :func:`_bank_start` takes it) in words: ``a photo
+    of <class> (<wnid>)``."""
+    from .classes import imagenet
+
+    wnid = prior.bank_labels[int(order[j % len(order)])]
+    names = imagenet()
+    try:
+        return f"a photo of {names.name(names.resolve(wnid))} ({wnid})"
+    except (KeyError, ValueError):
+        return f"a photo of {wnid}"
 
 
 def _bank_start(prior, batch: int, j: int, code_range: dict, stats: dict | None) -> torch.Tensor:
@@ -328,4 +345,7 @@ def generator_prior(
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
             gen.set_state(noise_state)
 
-    return Param(params, image_fn, pen, [net], redraw, decode=decode)
+    start_label = None
+    if mode == "pretrained" and alpha["init"] == "bank" and prior.bank_labels:
+        start_label = functools.partial(_bank_label, prior, order)
+    return Param(params, image_fn, pen, [net], redraw, decode=decode, start_label=start_label)

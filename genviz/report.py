@@ -169,6 +169,8 @@ def _card(r: dict, k: int) -> str:
     if act is not None:
         line += f" · activation {esc_number(act, '.3g')}"
     parts.append(f"<div>{line}</div>")
+    if r.get("start"):  # a start from a real photo's code: what the image grew from
+        parts.append(f'<div class="start">started from {esc(r["start"])}</div>')
     if r.get("top5"):
         items = "".join(f"<li>{esc(t[1])} {esc_number(t[2], '.3f')}</li>" for t in r["top5"] if len(t) == 3)
         parts.append(f"<ol>{items}</ol>")

@@ -18,6 +18,8 @@ without it.
 ``minimizing``              only when true: the target's weights are all negative
 ``optimized_activation``    the activation at the last optimization step
 ``dead_start``              the target was inactive at the start (revived)
+``start``                   only when known: what the optimization started from, e.g. ``a photo of
+                            Border terrier (n02093754)`` (a start from the code prior's bank)
 ``status``                  ``ok``, ``dead`` or ``nan`` (:data:`STATUSES`), of ``activation``: the image delivered
 ``steps`` / ``seconds``     steps run; seconds per image
 ``seed`` / ``method``       the run's seed and method name
@@ -136,7 +138,15 @@ def result_name(k: int, target: str) -> str:
 # the record
 
 MEMORY_ONLY = ("tensor", "frames", "transparency_map")  # in generate()'s results, never in results.json
-_OPTIONAL = {"minimizing": False, "history": None, "key": None, "label": None, "image": None, "gif": None}
+_OPTIONAL = {
+    "start": None,
+    "minimizing": False,
+    "history": None,
+    "key": None,
+    "label": None,
+    "image": None,
+    "gif": None,
+}
 
 
 @dataclass
@@ -157,6 +167,7 @@ class TargetResult:
     minimizing: bool = False
     optimized_activation: float | None = None
     dead_start: bool | None = None
+    start: str | None = None
     status: str = STATUS_OK
     steps: int | None = None
     seconds: float | None = None
@@ -275,6 +286,7 @@ ROW_FIELDS: dict[str, tuple] = {
     "minimizing": (lambda v: isinstance(v, bool), "true or false"),
     "optimized_activation": (_is_number, "a number or null"),
     "dead_start": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "start": (_OPTIONAL_TEXT, "a string or null"),
     "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
     "steps": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0 or null"),
     "seconds": (_is_number, "a number or null"),

@@ -1,6 +1,8 @@
 """The code prior (PPGN's DAE on the generator's code): it trains, its term is low on real codes
 and high off them, activation maximization can use it, and a missing one is a clear error."""
 
+import copy
+
 import pytest
 import torch
 from conftest import TINY, compose_cfg
@@ -46,6 +48,25 @@ def test_gradient_steps_on_the_term_bring_a_code_toward_the_real_ones(trained):
         prior.energy(h).sum().backward()
         opt.step()
     assert (prior.energy(h.detach()) < 0.5 * prior.energy(start)).all()
+
+
+def test_a_bank_spreads_over_classes_and_keeps_their_labels(tmp_path):
+    labels = ["a"] * 10 + ["b"] * 3 + ["c"]
+    picked = code_prior.spread(labels, 3)
+    assert sorted(labels[i] for i in picked) == ["a", "b", "c"]  # one of each before a second of any
+    assert len(set(code_prior.spread(labels, 14))) == 14 and len(code_prior.spread(labels, 99)) == 14
+    codes = _real_codes(len(labels))
+    prior, _ = code_prior.fit(
+        _real_codes(300), C, S, hidden=8, steps=10, bank=5, bank_codes=codes, bank_labels=labels
+    )
+    assert len(prior.bank) == 5 and set(prior.bank_labels) == {"a", "b", "c"}
+    for row, label in zip(prior.bank, prior.bank_labels):  # each code kept with its own label
+        i = next(i for i in range(len(codes)) if torch.allclose(codes[i], row))
+        assert labels[i] == label
+    back = code_prior.load(code_prior.save(prior, tmp_path / "p.pt"))
+    assert back.bank_labels == prior.bank_labels and torch.equal(back.bank, prior.bank)
+    with pytest.raises(ValueError, match="one label each"):
+        code_prior.fit(_real_codes(300), C, S, hidden=8, steps=10, bank_codes=codes, bank_labels=labels[:3])
 
 
 def test_the_prior_saved_beside_a_checkpoint_is_found_and_used(tmp_path, trained):
@@ -224,3 +245,15 @@ def test_dae_fast_starts_from_real_codes_and_names_the_fix_without_a_prior(tmp_p
         assert sum(r["history"][-5:]) / 5 > r["history"][0]
     sampled = generate(compose_cfg("visualize", [*cfg, "generator=dae_fast_sampled"]))
     assert len(sampled) == 2 and not torch.equal(sampled[0]["tensor"], res[0]["tensor"])
+    assert "start" not in res[0]  # a bank without labels: the start is not described
+
+    labelled = copy.deepcopy(trained[0])  # a bank whose codes are photos of two classes
+    labelled.bank_labels = ["n01440764", "n01443537"] * (len(labelled.bank) // 2)
+    code_prior.save(labelled, tmp_path / "dae.code_prior.pt")
+    from genviz.app import save
+    from genviz.runs import read_results
+
+    res = generate(compose_cfg("visualize", cfg))
+    assert {r["start"] for r in res} <= {"a photo of tench (n01440764)", "a photo of goldfish (n01443537)"}
+    save(res, tmp_path / "run")
+    assert [r.start for r in read_results(tmp_path / "run" / "results.json")[1]] == [r["start"] for r in res]

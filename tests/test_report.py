@@ -64,10 +64,12 @@ def test_run_page_has_every_target_and_no_broken_image(tmp_path):
     results[0]["gif"] = str(
         frames_gif([r["tensor"] for r in results], tmp_path / "frames" / "a.gif").relative_to(tmp_path)
     )
+    results[1]["start"] = "a photo of <tench> (n01440764)"
     page = write_run_page(
         results, tmp_path, title="t", config_yaml="seed: 0", extra_images=[("curves", "images/0.png")]
     )
     text = page.read_text()
+    assert text.count("started from") == 1 and "a photo of &lt;tench&gt; (n01440764)" in text
     for r in results:
         assert r["target"] in text
     refs = re.findall(r'(?:src|href)="([^"]+)"', text)

@@ -61,6 +61,22 @@ def encode(model, loader, views: int = 1, progress: bool = True) -> torch.Tensor
     return torch.cat(out)
 
 
+@torch.no_grad()
+def sharp_codes(model, dm, batch_size: int = 64) -> tuple[torch.Tensor, list[str]]:
+    """Codes of the training photos at least the DAE's size (centre crop, no noise), one per
+    photo, and the WordNet id of each: the candidates of a bank that covers classes."""
+    from torch.utils.data import DataLoader
+
+    from genviz.dae.data import ImageFiles, is_sharp, wnid_of
+
+    size = int(model.hparams.image_size)
+    files = [p for p in dm.train_set.files if is_sharp(p, size)]
+    if not files:
+        raise SystemExit(f"--bank-photos sharp: no training photo of at least {size} px")
+    ds = ImageFiles(files, dm.transforms(False), dm.resize)
+    return encode(model, DataLoader(ds, batch_size=batch_size), progress=False), [wnid_of(p) for p in files]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="a train_dae.py checkpoint (or a *_weights.pt file) with its encoder")
@@ -73,6 +89,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--bank", type=int, default=256, help="real codes kept for generator.param.alpha.init=bank starts"
+    )
+    ap.add_argument(
+        "--bank-photos",
+        choices=("train", "sharp"),
+        default="train",
+        help="train: the bank is a draw of the training codes; sharp: one code per photo of at least "
+        "the DAE's size (centre crop), spread over as many classes as --bank allows, each code's "
+        "class kept with it",
     )
     ap.add_argument("--data-override", action="append", default=[], help="e.g. data.max_images=1000")
     ap.add_argument(
@@ -94,11 +118,14 @@ def main(argv=None) -> int:
         "data": args.data,
         "views": args.views,
         "data_override": list(args.data_override),
+        "bank_photos": args.bank_photos,
     }
+    bank_codes = bank_labels = None
     if args.codes and Path(args.codes).is_file():
         try:
             d = torch.load(args.codes, map_location="cpu", weights_only=True)
             codes, held, theirs = d["train"], d["held_out"], d.get("made_by")
+            bank_codes, bank_labels = d.get("bank_codes"), d.get("bank_labels")
         except Exception as e:
             ap.error(f"--codes {args.codes}: not a codes file of this tool ({type(e).__name__}: {e})")
         if theirs != made_by:
@@ -121,11 +148,23 @@ def main(argv=None) -> int:
         held = encode(model, dm.val_dataloader(), 1, progress=False)
         took = time.perf_counter() - t0
         print(f"{len(codes)} codes of {len(dm.train_set)} photos ({args.views} views) in {took:.0f} s")
+        if args.bank_photos == "sharp":
+            bank_codes, bank_labels = sharp_codes(model, dm)
+            print(f"{len(bank_codes)} bank candidates: photos of {len(set(bank_labels))} classes")
         if args.codes:
             from genviz.atomic import atomic_path
 
             with atomic_path(Path(args.codes)) as tmp:
-                torch.save({"train": codes, "held_out": held, "made_by": made_by}, tmp)
+                torch.save(
+                    {
+                        "train": codes,
+                        "held_out": held,
+                        "made_by": made_by,
+                        "bank_codes": bank_codes,
+                        "bank_labels": bank_labels,
+                    },
+                    tmp,
+                )
     dec = model.decoder
     prior, curve = code_prior.fit(
         codes,
@@ -135,6 +174,8 @@ def main(argv=None) -> int:
         args.noise,
         args.steps,
         bank=args.bank,
+        bank_codes=bank_codes,
+        bank_labels=bank_labels,
         seed=args.seed,
         progress=True,
     )
