@@ -5,8 +5,9 @@
 Writes genviz/weights/dae_trunk_lite0.pt: only what ``decoder_from_checkpoint`` reads (the
 decoder kwargs, the ``decoder.*`` weights and the code statistics; no encoder, optimizer or
 loop state), loadable with ``weights_only=True``; and its record
-benchmarks/results/dae_trunk_lite0.json (source, step, size, sha256), which
-tests/test_shipped_decoder.py checks the shipped file against.
+benchmarks/results/dae_trunk_lite0.json (source, step, size, sha256, and the training data: its
+folders and the WordNet id of every class it holds, listed again from the run's config.yaml), which
+tests/test_shipped_decoder.py checks the shipped file against (every class of even index).
 """
 
 from __future__ import annotations
@@ -46,11 +47,40 @@ def strip(src: str, dst: Path) -> tuple[str, dict]:
     return hashlib.sha256(dst.read_bytes()).hexdigest(), out
 
 
+def training_data(checkpoint: str, config: str | None) -> dict | None:
+    """The run's data (``<run>/config.yaml`` beside ``checkpoints/``, or ``config``): folders,
+    class filter, number of photos and the sorted WordNet ids of their classes."""
+    from omegaconf import OmegaConf
+
+    from genviz.dae.data import list_images, wnid_of
+
+    path = Path(config) if config else Path(checkpoint).resolve().parent.parent / "config.yaml"
+    if not path.is_file():
+        print(f"no run config at {path}: the record lists no training data (pass --data-config)")
+        return None
+    data = OmegaConf.load(path).data
+    roots = [data.root] if isinstance(data.root, str) else list(data.root)
+    files = [f for r in roots for f in list_images(r, data.layout, data.get("classes"), data.get("subdir"))]
+    return {
+        "config": str(path),
+        "roots": roots,
+        "classes": data.get("classes"),
+        "photos": len(files),
+        "wnids": sorted({wnid_of(f) for f in files}),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("--out", default=str(SHIPPED_DECODER))
     ap.add_argument("--record", default=str(ROOT / "benchmarks/results/dae_trunk_lite0.json"))
+    ap.add_argument("--data-config", default=None, help="default: the run's config.yaml")
+    ap.add_argument(
+        "--fine-tuned-from",
+        default=None,
+        help="what the run started from (init_from), in words, for the record",
+    )
     args = ap.parse_args(argv)
     dst = Path(args.out)
     digest, ck = strip(args.checkpoint, dst)
@@ -62,7 +92,10 @@ def main(argv=None) -> int:
         "global_step": ck["global_step"],
         "decoder": ck["hyper_parameters"]["decoder"],
         "trained_with": ck["hyper_parameters"]["trained_with"],
+        "training_data": training_data(args.checkpoint, args.data_config),
     }
+    if args.fine_tuned_from:
+        record["fine_tuned_from"] = {"checkpoint": args.fine_tuned_from, "via": "train_dae.py init_from="}
     Path(args.record).write_text(json.dumps(record, indent=2) + "\n")
     print(f"{dst}  {dst.stat().st_size / 1e6:.2f} MB  sha256 {digest}  (record: {args.record})")
     return 0
