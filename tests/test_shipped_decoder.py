@@ -52,3 +52,19 @@ def test_codes_like_the_training_codes_decode_to_distinct_images():
         px = to_pixels(dec(codes)).clamp(0, 1)
     assert px.std(dim=(1, 2, 3)).min() > 0.04  # contrast within each image
     assert (px[0] - px[1]).abs().mean() > 0.03  # different codes, different images
+
+
+def test_the_shipped_decoder_and_its_bank_saw_only_even_index_classes():
+    """The record lists the classes of every photo the last training stage read (ship_decoder.py
+    lists them again from the run's config), and the shipped code prior's bank names the class of
+    each of its codes: the held-out benchmark's odd classes are among neither."""
+    from genviz import code_prior
+    from genviz.dae.data import imagenet_wnids
+
+    even = set(imagenet_wnids("even"))
+    data = RECORD["training_data"]
+    assert data["classes"] == "even" and data["photos"] >= 500
+    assert len(data["wnids"]) >= 400 and set(data["wnids"]) <= even
+    prior = code_prior.load(SHIPPED_DECODER.with_suffix(".code_prior.pt"))
+    assert len(prior.bank_labels) == len(prior.bank) == 256
+    assert len(set(prior.bank_labels)) == 256 and set(prior.bank_labels) <= even  # 256 classes, one code each
