@@ -176,6 +176,8 @@ def run_audit(cfg: DictConfig, classifier: Classifier | None = None, generate_fn
                 steps=r["steps"],
                 seconds=r["seconds"],
             )
+            if r.get("start"):  # the real photo's class it grew from (a bank start)
+                s["start"] = r["start"]
             if result_status({**r, "prob": s["prob"]}) == STATUS_NAN:
                 s["status"] = STATUS_NAN  # a non-finite activation is never ok
         per_gen[name] = scores

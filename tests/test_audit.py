@@ -78,3 +78,22 @@ def test_missing_checkpoint_is_an_error(tmp_path):
         generator_configs(audit_cfg(tmp_path, f"checkpoint={tmp_path / 'none.ckpt'}"))
     gens, note = generator_configs(audit_cfg(tmp_path))
     assert list(gens) == ["untrained"] and "No DAE checkpoint" in note
+
+
+def test_the_start_each_image_grew_from_is_kept(tmp_path):
+    """A generator that starts from real photos' codes says which (``start``); the audit keeps it."""
+    if not default_reference_dir().is_dir():
+        pytest.skip("shared reference images not found (set GENVIZ_SHARED)")
+    from genviz.app import generate
+
+    def with_starts(cfg, classifier=None):
+        return [
+            {**r, "start": f"a photo of class {k}"}
+            for k, r in enumerate(generate(cfg, classifier=classifier))
+        ]
+
+    out = run_audit(audit_cfg(tmp_path), generate_fn=with_starts)
+    data = json.loads(out["json"].read_text())
+    assert [c["generated"]["untrained"]["start"] for c in data["classes"]] == [
+        f"a photo of class {k}" for k in range(3)
+    ]
