@@ -48,9 +48,8 @@ class RenderResult:
     frames: list[torch.Tensor]
     nonfinite: list[bool] = field(default_factory=list)  # rows whose activation or image is nan/inf
     minimizing: list[bool] = field(default_factory=list)  # rows with only negative weights
-    starts: list[str | None] = field(
-        default_factory=list
-    )  # each row's chosen start in words (Param.start_label)
+    # each row's chosen start in words (Param.start_label)
+    starts: list[str | None] = field(default_factory=list)
 
     def grid(self, labels: list[str] | None = None):
         """A labelled contact sheet (PIL image): row k's final activation and status."""

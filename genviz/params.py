@@ -9,7 +9,6 @@ own parameters, so a batch gives the same images as one-by-one runs.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,12 +177,11 @@ def _bank_order(prior, gen: torch.Generator, relu: bool) -> torch.Tensor:
     return torch.randperm(len(prior.bank), generator=gen, device=gen.device)
 
 
-def _bank_label(prior, order: torch.Tensor, j: int) -> str:
-    """Start j of a bank (``order[j % len]``, as :func:`_bank_start` takes it) in words: ``a photo
-    of <class> (<wnid>)``."""
+def _bank_label(prior, index: int) -> str:
+    """Bank code ``index`` in words: ``a photo of <class> (<wnid>)``."""
     from .classes import imagenet
 
-    wnid = prior.bank_labels[int(order[j % len(order)])]
+    wnid = prior.bank_labels[index]
     names = imagenet()
     try:
         return f"a photo of {names.name(names.resolve(wnid))} ({wnid})"
@@ -286,7 +284,8 @@ def generator_prior(
         prior = _code_prior(penalty.get("prior"), single if mode == "pretrained" else None, n).to(device)
     if alpha["init"] == "bank":
         order = _bank_order(prior, gen, use_relu)
-        a = _bank_start(prior, batch, int(order[0]), code_range, stats)
+        bank_index = lambda j: int(order[j % len(order)])  # the bank code start j takes
+        a = _bank_start(prior, batch, bank_index(0), code_range, stats)
     else:
         a = _init_alpha(alpha["init"], batch, n, gen, device, stats, float(alpha["scale"]))
     f = _noise_fn(noise["kind"], noise["mean"], noise["std"], n, gen, device)
@@ -339,7 +338,7 @@ def generator_prior(
                     a.copy_(first)
                 else:
                     if alpha["init"] == "bank":
-                        a.copy_(_bank_start(prior, batch, int(order[j % len(order)]), code_range, stats))
+                        a.copy_(_bank_start(prior, batch, bank_index(j), code_range, stats))
                     else:
                         g = _seeded(_candidate_seed(seed, j), device)
                         a.copy_(_init_alpha("sample", batch, n, g, device, stats, float(alpha["scale"])))
@@ -347,5 +346,5 @@ def generator_prior(
 
     start_label = None
     if mode == "pretrained" and alpha["init"] == "bank" and prior.bank_labels:
-        start_label = functools.partial(_bank_label, prior, order)
+        start_label = lambda j: _bank_label(prior, bank_index(j))
     return Param(params, image_fn, pen, [net], redraw, decode=decode, start_label=start_label)

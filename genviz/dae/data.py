@@ -160,9 +160,8 @@ def check_images(files: Sequence[Path], mode: str = "decode") -> tuple[list[Path
 
 
 class ImageFiles(Dataset):
-    """Photos as [0, 1] tensors; with ``sharp_size`` each item is ``(pixels, sharp)``, ``sharp``
-    telling whether the photo's own shorter side (as decoded) is at least ``sharp_size`` px: a
-    64 px photo upsampled to 128 px has no detail above 64 px to learn from."""
+    """Photos as [0, 1] tensors; with ``sharp`` (one flag per file, :func:`is_sharp`) each item is
+    ``(pixels, sharp)``: a 64 px photo upsampled to 128 px has no detail above 64 px to learn from."""
 
     def __init__(
         self,
@@ -170,12 +169,11 @@ class ImageFiles(Dataset):
         transform,
         draft: int | None = None,
         cache: bool = False,
-        sharp_size: int | None = None,
+        sharp: Sequence[bool] | None = None,
     ):
         self.files, self.transform, self.draft = list(files), transform, draft
         self._cache: dict[int, Image.Image] | None = {} if cache else None
-        self._native: dict[int, int] = {}
-        self.sharp_size = sharp_size
+        self.sharp = None if sharp is None else list(sharp)
         self.failed = 0
 
     def __len__(self) -> int:
@@ -185,7 +183,6 @@ class ImageFiles(Dataset):
         if self._cache is not None and i in self._cache:
             return self._cache[i]
         im = _open_rgb(self.files[i], self.draft)
-        self._native[i] = min(im.size)
         if self._cache is not None:
             if self.draft:  # keep it small: shorter side = the resize size
                 im = T.functional.resize(im, self.draft, antialias=True)
@@ -197,9 +194,9 @@ class ImageFiles(Dataset):
             j = i if attempt == 0 else random.randrange(len(self.files))
             try:
                 pixels = self.transform(self._load(j))
-                if self.sharp_size is None:
+                if self.sharp is None:
                     return pixels
-                return pixels, torch.tensor(self._native[j] >= self.sharp_size)
+                return pixels, torch.tensor(self.sharp[j])
             except Exception as e:  # truncated or corrupt file that passed the setup check
                 self.failed += 1
                 if self.failed == 1:
@@ -329,17 +326,20 @@ class ImageDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         train, val = self.split()
-        sharp = self.image_size if self.native else None
-        self.train_set = ImageFiles(train, self.transforms(True), self.resize, self.cache, sharp)
-        self.val_set = ImageFiles(val, self.transforms(False), self.resize, self.cache, sharp)
+
+        def sharp(files):  # read once, from the headers: the items and the sampler share it
+            return [is_sharp(p, self.image_size) for p in files] if self.native else None
+
+        self.train_set = ImageFiles(train, self.transforms(True), self.resize, self.cache, sharp(train))
+        self.val_set = ImageFiles(val, self.transforms(False), self.resize, self.cache, sharp(val))
 
     def sharp_sampler(self, ds: ImageFiles) -> torch.utils.data.WeightedRandomSampler | None:
-        """With ``sharp_fraction``: draw the photos at least ``image_size`` px (read from their
-        headers) as that fraction of every epoch, the small ones as the rest (the few large photos
-        are what teaches detail above the small ones' resolution)."""
+        """With ``sharp_fraction``: draw the photos at least ``image_size`` px (``ds.sharp``) as that
+        fraction of every epoch, the small ones as the rest (the few large photos are what teaches
+        detail above the small ones' resolution)."""
         if self.sharp_fraction is None:
             return None
-        sharp = torch.tensor([is_sharp(p, self.image_size) for p in ds.files])
+        sharp = torch.tensor(ds.sharp)
         n_sharp = int(sharp.sum())
         if n_sharp in (0, len(sharp)):
             rank_zero_warn(
