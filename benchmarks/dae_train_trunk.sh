@@ -6,6 +6,7 @@
 #   STEPS=6000 MAX_TIME=00:01:30:00 bash benchmarks/dae_train_trunk.sh
 #   DAE=trunk_lite0_even43k DATA=even43k_128 VAL_EVERY=500 bash benchmarks/dae_train_trunk.sh \
 #     name=trunk_lite0_even43k init_from=...                 # every even-class photo (stage 5)
+# LOG=runs/<file> names the log (two runs of one recipe side by side).
 # Then: python benchmarks/ship_decoder.py runs/<name>/checkpoints/last.ckpt
 # Extra arguments are passed to train_dae.py.
 set -euo pipefail
@@ -21,4 +22,4 @@ python train_dae.py dae="${DAE:-trunk_lite0}" data="${DATA:-val1k_even}" trainer
   data.batch_size=16 trainer.max_steps=${STEPS:-5000} trainer.max_epochs=-1 \
   +trainer.max_time=${MAX_TIME:-00:01:25:00} trainer.log_every_n_steps=10 "${val[@]}" \
   trainer.enable_progress_bar=false callbacks.recon_grid.every_n_steps=250 ckpt_path=last "$@" \
-  2>&1 | tee -a "runs/${DAE:-trunk_lite0}-${DATA:-val1k_even}.log"
+  2>&1 | tee -a "${LOG:-runs/${DAE:-trunk_lite0}-${DATA:-val1k_even}.log}"

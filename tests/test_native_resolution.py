@@ -11,8 +11,10 @@ from conftest import compose_cfg, make_images
 from genviz import code_prior
 from genviz.dae import codes
 from genviz.dae.data import DataConfigError, ImageDataModule
+from genviz.dae.discriminator import hinge_d_loss
 from genviz.dae.module import DAE
 from genviz.dae.train import train
+from genviz.generator import from_pixels
 
 
 def _two_sizes(tmp_path):
@@ -72,14 +74,39 @@ def test_a_small_photo_is_compared_at_lowres_size():
     assert model.compute_loss(model.at_native(shifted, sharp)[1:], seen_t[1:])["mse"] == pytest.approx(0.25)
 
 
-def test_the_even43k_recipe_trains_and_resumes_from_last(tmp_path):
+def test_with_reals_sharp_the_discriminator_sees_sharp_photos_as_real_and_every_reconstruction_whole():
+    model = DAE(
+        decoder={"code_channels": 4, "code_size": 2, "channels": [8, 8, 8], "layout": "same"},
+        encoder={"channels": [4, 4, 4], "hidden": 8}, image_size=16, lowres_size=8,
+        adversarial={"weight": 0.05, "channels": 4, "reals": "sharp"},
+    )  # fmt: skip
+    pixels, sharp = torch.rand(3, 3, 16, 16), torch.tensor([True, False, False])
+    _, recon, losses, (fake, real), weight = model._step((pixels, sharp))
+    assert torch.equal(fake, recon) and torch.equal(real, from_pixels(pixels))  # full size, not at 8 px
+    assert weight.tolist() == [1.0, 0.0, 0.0]
+    # the reconstruction loss still takes a small photo at lowres_size
+    blurred = model.compute_loss(model.at_native(recon, sharp), model.at_native(real, sharp))["mse"]
+    assert torch.allclose(losses["mse"], blurred)
+    # a small photo scored as fake costs the discriminator nothing on the real side
+    fakes = torch.full((3, 1, 2, 2), -1.0)
+    assert hinge_d_loss(torch.tensor([1.0, -5.0, -5.0]).view(3, 1, 1, 1), fakes, weight) == 0
+    assert hinge_d_loss(torch.tensor([0.0, 1.0, 1.0]).view(3, 1, 1, 1), fakes, weight) == 1
+    assert hinge_d_loss(torch.zeros(3, 1, 1, 1), fakes, torch.zeros(3)) == 0  # no sharp photo: no real term
+    with pytest.raises(ValueError, match="'all' or 'sharp'"):
+        DAE(image_size=16, adversarial={"weight": 0.05, "reals": "some"},
+            decoder={"code_channels": 4, "code_size": 2, "channels": [8, 8, 8], "layout": "same"},
+            encoder={"channels": [4, 4, 4], "hidden": 8})  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", ["trunk_lite0_even43k", "trunk_lite0_even43k_sharp"])
+def test_the_even43k_recipe_trains_and_resumes_from_last(tmp_path, recipe):
     root = _two_sizes(tmp_path)
 
     def cfg(*extra):
         return compose_cfg(
             "train_dae",
             [
-                "dae=trunk_lite0_even43k",
+                f"dae={recipe}",
                 "dae.image_size=32", "dae.decoder.code_size=2", "dae.decoder.channels=[8,8,8,8]",
                 "dae.decoder.code_channels=4", "dae.encoder.hidden=8", "dae.adversarial.channels=4",
                 "dae.lowres_size=16", "dae.warmup_steps=0", "dae.perceptual.layers=[blocks1]",

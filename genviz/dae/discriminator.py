@@ -34,5 +34,13 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
-def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+def hinge_d_loss(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, real_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Hinge loss of the discriminator; ``real_weight`` [B] counts only some images as reals (the
+    sharp photos of a batch; a batch without any has no real term), without a device-host sync."""
+    fake = F.relu(1 + fake_scores).mean()
+    if real_weight is None:
+        return F.relu(1 - real_scores).mean() + fake
+    per_image = F.relu(1 - real_scores).flatten(1).mean(1)
+    return (per_image * real_weight).sum() / real_weight.sum().clamp_min(1) + fake

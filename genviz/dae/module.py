@@ -28,7 +28,10 @@ Recipes beyond the paper (each off by default, so ``dae=paper`` is the paper):
   the reconstruction, perceptual and adversarial terms see a photo smaller than the training
   size (a 64 px tiny-imagenet photo upsampled to 128) and its reconstruction both brought down to
   ``lowres_size`` px and back: the decoder is asked for the detail a photo has, not for the blur
-  of its upsampling (a learned upsampler taught by the few large photos).
+  of its upsampling (a learned upsampler taught by the few large photos).  With
+  ``adversarial.reals=sharp`` the discriminator's reals are the sharp photos only and its fakes
+  every reconstruction at full size, so the decoder is asked for a large photo's detail from every
+  code (with ``reals=all`` it also learns that an upsampled photo's blur is real).
 - Code statistics: the per-dimension mean and standard deviation of the training codes
   (an exponential moving average) are buffers ``code_mean`` / ``code_std``, saved in every
   checkpoint; ``visualize.py`` can start from them and keep the optimized code in their range.
@@ -133,7 +136,16 @@ class DAE(pl.LightningModule):
             "layers": [],
             **_plain(perceptual or {}),
         }
-        adversarial = {"weight": 0.0, "channels": 32, "lr": 2e-4, "depth": 3, **_plain(adversarial or {})}
+        adversarial = {
+            "weight": 0.0,
+            "channels": 32,
+            "lr": 2e-4,
+            "depth": 3,
+            "reals": "all",
+            **_plain(adversarial or {}),
+        }
+        if adversarial["reals"] not in ("all", "sharp"):
+            raise ValueError(f"dae.adversarial.reals must be 'all' or 'sharp', got {adversarial['reals']!r}")
         if "channels" in decoder:
             decoder["channels"] = [int(c) for c in decoder["channels"]]
         self.save_hyperparameters()  # picks up the plain dicts above
@@ -230,7 +242,8 @@ class DAE(pl.LightningModule):
         self.code_count += len(code)
 
     def _step(self, batch, train: bool = False):
-        """-> (pixels, reconstruction, its loss terms, the pair the discriminator sees)."""
+        """-> (pixels, reconstruction, its loss terms, the pair the discriminator sees, the weight of
+        each photo as a real one for the discriminator, or None for all)."""
         pixels, sharp = batch, None
         if isinstance(batch, list | tuple):  # (pixels,), (pixels, labels) or (pixels, sharp)
             pixels = batch[0]
@@ -241,8 +254,12 @@ class DAE(pl.LightningModule):
         if train:
             self.update_code_stats(code)
         recon = self.decoder(code)
-        seen = self.at_native(recon, sharp), self.at_native(target, sharp)
-        return pixels, recon, self.compute_loss(*seen), seen
+        losses = self.compute_loss(self.at_native(recon, sharp), self.at_native(target, sharp))
+        if sharp is not None and self.hparams.adversarial.get("reals", "all") == "sharp":
+            # the discriminator's reals are the sharp photos only, its fakes every reconstruction at
+            # full size: the decoder is asked for a sharp photo's detail from every code
+            return pixels, recon, losses, (recon, target), sharp.to(recon.dtype)
+        return pixels, recon, losses, (self.at_native(recon, sharp), self.at_native(target, sharp)), None
 
     # ------------------------------------------------------------ lightning
     def check_finite_loss(self, loss: torch.Tensor) -> None:
@@ -260,16 +277,16 @@ class DAE(pl.LightningModule):
             )
 
     def training_step(self, batch, batch_idx):
-        pixels, _, losses, (recon, target) = self._step(batch, train=True)
+        pixels, _, losses, (recon, target), real_weight = self._step(batch, train=True)
         self.check_finite_loss(losses["loss"])
         n = len(pixels)
         if self.discriminator is not None:
-            losses.update(self._adversarial_step(recon, target, losses["loss"]))
+            losses.update(self._adversarial_step(recon, target, losses["loss"], real_weight))
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=n)
         return losses["loss"] if self.automatic_optimization else None
 
-    def _adversarial_step(self, recon, target, recon_loss) -> dict[str, torch.Tensor]:
+    def _adversarial_step(self, recon, target, recon_loss, real_weight=None) -> dict[str, torch.Tensor]:
         """Manual optimization: one generator step (reconstruction + adversarial), one
         discriminator step (hinge loss), one scheduler step."""
         opt_g, opt_d = self.optimizers()
@@ -283,7 +300,7 @@ class DAE(pl.LightningModule):
             self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
         opt_g.step()
         self.discriminator.requires_grad_(True)
-        d_loss = hinge_d_loss(self.discriminator(target), self.discriminator(recon.detach()))
+        d_loss = hinge_d_loss(self.discriminator(target), self.discriminator(recon.detach()), real_weight)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
@@ -293,7 +310,7 @@ class DAE(pl.LightningModule):
         return {"loss": loss.detach(), "g_adv": g_adv.detach(), "d_loss": d_loss.detach()}
 
     def validation_step(self, batch, batch_idx):
-        pixels, recon, losses, _ = self._step(batch)
+        pixels, recon, losses, _, _ = self._step(batch)
         n = len(pixels)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True, batch_size=n)
         self.log("val/psnr", psnr(to_pixels(recon), pixels), prog_bar=True, sync_dist=True, batch_size=n)
