@@ -254,12 +254,13 @@ class DAE(pl.LightningModule):
         if train:
             self.update_code_stats(code)
         recon = self.decoder(code)
-        losses = self.compute_loss(self.at_native(recon, sharp), self.at_native(target, sharp))
+        seen = self.at_native(recon, sharp), self.at_native(target, sharp)
+        losses = self.compute_loss(*seen)
         if sharp is not None and self.hparams.adversarial.get("reals", "all") == "sharp":
             # the discriminator's reals are the sharp photos only, its fakes every reconstruction at
             # full size: the decoder is asked for a sharp photo's detail from every code
             return pixels, recon, losses, (recon, target), sharp.to(recon.dtype)
-        return pixels, recon, losses, (self.at_native(recon, sharp), self.at_native(target, sharp)), None
+        return pixels, recon, losses, seen, None
 
     # ------------------------------------------------------------ lightning
     def check_finite_loss(self, loss: torch.Tensor) -> None:
