@@ -256,7 +256,7 @@ class DAE(pl.LightningModule):
         recon = self.decoder(code)
         seen = self.at_native(recon, sharp), self.at_native(target, sharp)
         losses = self.compute_loss(*seen)
-        if sharp is not None and self.hparams.adversarial.get("reals", "all") == "sharp":
+        if sharp is not None and self.hparams.adversarial["reals"] == "sharp":
             # the discriminator's reals are the sharp photos only, its fakes every reconstruction at
             # full size: the decoder is asked for a sharp photo's detail from every code
             return pixels, recon, losses, (recon, target), sharp.to(recon.dtype)
