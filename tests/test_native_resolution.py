@@ -135,3 +135,26 @@ def test_the_even43k_recipe_trains_and_resumes_from_last(tmp_path, recipe):
     prior = code_prior.load(out)
     large = {p.name.split("_")[0] for p in (root / "large").iterdir()}
     assert 1 <= len(prior.bank) <= 3 and set(prior.bank_labels) <= large  # no code of a small photo
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["dae=trunk_lite0_even43k"], "dae.lowres_size=64"),
+        (["dae=trunk_lite0_even43k_sharp", "dae.lowres_size=null"], "dae.adversarial.reals=sharp"),
+    ],
+)
+def test_lowres_size_or_sharp_reals_without_native_data_is_one_line_naming_the_fix(
+    tmp_path, overrides, named
+):
+    # without data.native the photos carry no sharp flag: these options would silently do nothing
+    root = _two_sizes(tmp_path)
+    cfg = compose_cfg(
+        "train_dae",
+        [*overrides, "data=folder", f"data.root={root}", "data.native=false", "trainer=cpu",
+         "logger=none", f"paths.output_dir={tmp_path / 'run'}"],
+    )  # fmt: skip
+    with pytest.raises(DataConfigError, match="data.native=true") as e:
+        train(cfg)
+    assert named in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before anything was built

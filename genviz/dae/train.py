@@ -96,6 +96,24 @@ def check_dae_numbers(dae: DictConfig) -> None:
             raise DataConfigError(str(e)) from None
 
 
+def check_native(cfg: DictConfig) -> None:
+    """``dae.lowres_size`` and ``dae.adversarial.reals=sharp`` act on the photos the data module
+    marks sharp or not, which it does with ``data.native=true`` only: without it they would
+    silently do nothing, so that is one line naming the fix."""
+    if cfg.data.get("native"):
+        return
+    used = []
+    if cfg.dae.get("lowres_size"):
+        used.append(f"dae.lowres_size={cfg.dae.lowres_size}")
+    if OmegaConf.select(cfg.dae, "adversarial.reals") == "sharp":
+        used.append("dae.adversarial.reals=sharp")
+    if used:
+        raise DataConfigError(
+            f"{' and '.join(used)} act only on data that marks each photo sharp or not, and this "
+            "data config has native=false: add data.native=true (as data=even43k_128 has), or drop them"
+        )
+
+
 def read_training_checkpoint(path: str, key: str = "ckpt_path") -> dict:
     """A train_dae.py checkpoint read with ``weights_only=True``; a one-line CheckpointError
     for anything else (random bytes, a truncated file, a decoder-only or foreign file)."""
@@ -260,6 +278,7 @@ def train(cfg: DictConfig) -> dict:
     ckpt_path, ckpt = find_resume_checkpoint(cfg.get("ckpt_path"), output_dir)
 
     check_dae_numbers(cfg.dae)
+    check_native(cfg)
     datamodule: pl.LightningDataModule = _instantiate(cfg.data, "data")
     datamodule.setup("fit")  # fail early (and on every rank) on a bad data root
     model: pl.LightningModule = _instantiate(cfg.dae, "dae")
