@@ -162,6 +162,7 @@ def test_improved_configs_differ_from_the_paper_modes_only_where_documented():
         "optimizer", "steps", "final", "param.compile", "param.alpha.init", "param.alpha.relu",
         "param.alpha.scale", "param.noise.kind", "param.noise.mean", "param.noise.std",
         "param.penalty.kind", "param.penalty.mean", "param.penalty.weight", "param.code_range.kind",
+        "param.code_range.sigma",
         "init_candidates", *transforms,
     }  # fmt: skip
     assert gen("dae_fast")["optimizer"]["_target_"] == "torch.optim.Adam"
