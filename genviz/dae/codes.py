@@ -3,7 +3,7 @@
     python -m genviz.dae.codes runs/prior64-even43k/checkpoints/last.ckpt --data even43k
     python -m genviz.dae.codes benchmarks/checkpoints/dae_trunk_lite0_even43k_stage7_weights.pt \\
         --data val1k_even --views 4 --bank 256 --bank-photos sharp \\
-        --out genviz/weights/dae_trunk_lite0.code_prior.pt \
+        --out genviz/weights/dae_trunk_lite0.code_prior.pt \\
         --data-override "data.root=[../shared/data/imagenet-val-1k,../shared/data/nips17-dev/even]"
 
 The training photos of the data config (``conf/data/<name>.yaml``, at the DAE's image size) are
